@@ -1,0 +1,39 @@
+# The two user-facing commands are `make run` and `make test`; each sets up what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench bench-framegrid bench-caption lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+# Captions the sample clips end to end on the embedded defaults (local broker, SQLite, file blobs).
+run: install
+	$(BIN)/python -m tests.media.samples samples
+	$(BIN)/mira caption samples --wait
+	$(BIN)/mira export --format jsonl -o samples/captions.jsonl
+	@echo "records written to samples/captions.jsonl"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: bench-framegrid bench-caption
+
+bench-framegrid: install
+	$(BIN)/python -m tests.bench.framegrid
+
+bench-caption: install
+	$(BIN)/python -m tests.bench.caption
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .mira samples

@@ -1,0 +1,1 @@
+"""Code common to every Mira service: messages, settings, the consumer runtime, storage."""

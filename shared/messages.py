@@ -1,0 +1,207 @@
+"""One frozen pydantic model per topic. Every message carries `schema_version` so consumers can refuse
+what they do not understand; unknown fields are rejected (extra="forbid") and dead-lettered.
+
+Stages compose small parts (ClipSpan, VideoInfo, GridInfo, Hint, Captions, Usage) instead of sharing one
+growing object: each stage adds the part it owns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+HintSource = Literal["manifest", "model", "none"]
+CaptionStatus = Literal["success", "truncated", "refused", "failed"]
+SampleMode = Literal["auto", "exact", "keyframe"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Message(Part):
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class JobOptions(Part):
+    """Overrides a job carries through the pipeline (set by recaption requests)."""
+
+    model: str | None = None
+
+
+class ClipSpan(Part):
+    """Which clip: a time range of one source video. `end_s` None means the end of the file."""
+
+    clip_id: str
+    video_id: str
+    source_uri: str
+    start_s: float = Field(0.0, ge=0)
+    end_s: float | None = None
+
+
+class ClipSubmission(Message):
+    """A clip offered to ingest, before it has an id. Topic: submissions."""
+
+    source: str  # local path, file://, http(s):// or s3:// URI
+    start_s: float | None = Field(None, ge=0)
+    end_s: float | None = Field(None, ge=0)
+    video_id: str | None = None
+    clip_id: str | None = None  # kept when a manifest names its clips (MiraData clip_id)
+    hint: str | None = None  # short caption from the manifest (Panda-70M rows carry one)
+    request_id: str
+
+
+class ClipJob(Message):
+    """Topic: clips. One clip to render, hint and caption."""
+
+    job_id: str
+    request_id: str
+    clip: ClipSpan
+    manifest_hint: str | None = None
+    options: JobOptions = JobOptions()
+
+
+class VideoInfo(Part):
+    """What the decoder found. `duration_s` is the clip's duration (the range actually covered)."""
+
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    codec: str = ""
+
+
+class GridInfo(Part):
+    uri: str
+    sha256: str
+    width: int
+    height: int
+    frame_times_s: list[float]
+    sample_mode: SampleMode
+    image_tokens: int  # what the caption model is expected to bill for this image
+
+
+class GridReady(ClipJob):
+    """Topic: grids. The clip's 2x4 grid is stored and described."""
+
+    video: VideoInfo
+    grid: GridInfo
+
+
+class Hint(Part):
+    text: str | None
+    source: HintSource
+
+
+class HintReady(GridReady):
+    """Topic: hinted. Ready for the caption model."""
+
+    hint: Hint
+
+
+class Captions(Part):
+    """The five GPT-written caption types of MiraData (the hint is the sixth, short_caption)."""
+
+    dense_caption: str
+    main_object_caption: str
+    background_caption: str
+    camera_caption: str
+    style_caption: str
+
+
+class Usage(Part):
+    input_tokens: int = 0
+    image_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class CaptionResult(HintReady):
+    """Topic: captions. One model outcome for one job; `captions` is None unless status is success."""
+
+    status: CaptionStatus
+    reason: str | None = None
+    captions: Captions | None = None
+    model: str
+    prompt_version: str
+    usage: Usage = Usage()
+
+
+class CaptionRecord(Part):
+    """One immutable version of a clip's captions: the row the sink stores and publishes (topic: records).
+
+    Column names follow MiraData's released meta files, plus ours.
+    """
+
+    clip_id: str
+    video_id: str
+    source_uri: str
+    start_s: float
+    end_s: float
+    fps: float
+    width: int
+    height: int
+    duration_s: float
+    short_caption: str | None
+    dense_caption: str | None
+    main_object_caption: str | None
+    background_caption: str | None
+    camera_caption: str | None
+    style_caption: str | None
+    version: int
+    status: CaptionStatus
+    reason: str | None
+    model: str
+    prompt_version: str
+    hint_source: HintSource
+    frame_times_s: list[float]
+    grid_uri: str
+    grid_sha256: str
+    input_tokens: int
+    image_tokens: int
+    output_tokens: int
+    cost_usd: float
+    created_at: datetime
+    job_id: str
+    request_id: str
+
+
+class RecaptionRequest(Message):
+    """Topic: recaption. Any system may publish one; selectors combine with AND, `all` selects everything.
+
+    Publishing the same request (same request_id) twice creates no extra versions.
+    """
+
+    request_id: str
+    all: bool = False
+    clip_ids: list[str] = []
+    prompt_version_not: str | None = None
+    model_is: str | None = None
+    status_in: list[CaptionStatus] = []
+    created_before: datetime | None = None
+    model: str | None = None  # model to caption with; None keeps the configured default
+    rerender_grids: bool = False
+
+
+class DeadLetter(Message):
+    """Topic: dead-letters. `payload` is the original message bytes, decoded as UTF-8 with replacement."""
+
+    stage: str
+    reason: str
+    error_type: str
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None = None
+    job_id: str | None = None
+    clip_id: str | None = None
+    payload: str
+    failed_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,54 @@
+"""Settings common to every service, read from the environment (MIRA_ prefix) and validated at start-up.
+
+Stage-specific settings live beside their stage (services/<stage>/settings.py) and use the same prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MiraSettings(BaseSettings):
+    """Base class: every Mira setting is read from MIRA_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="MIRA_", extra="ignore", frozen=True)
+
+
+class Settings(MiraSettings):
+    home: Path = Field(Path(".mira"), description="Local state: database, blobs, embedded broker address.")
+    kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers; unset starts the embedded broker.")
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_compression: str | None = Field(None, description="gzip, lz4, zstd or snappy; unset sends uncompressed.")
+    topic_prefix: str = "mira."
+    topic_partitions: int = Field(4, description="Partitions for topics the embedded broker creates.")
+    database_url: str | None = Field(None, description="sqlite:///... or postgresql://...; default under home.")
+    blob_url: str | None = Field(None, description="file://... or s3://bucket/prefix; default under home.")
+    max_in_flight: int = Field(8, ge=1, description="Messages one service instance works on at once.")
+    max_attempts: int = Field(5, ge=1, description="Tries for a retryable failure before it is dead-lettered.")
+    retry_base_s: float = Field(0.5, gt=0)
+    retry_max_s: float = Field(30.0, gt=0)
+    commit_interval_s: float = Field(1.0, gt=0)
+    shutdown_grace_s: float = Field(25.0, ge=0, description="SIGTERM: time to finish in-flight work.")
+    health_host: str = "0.0.0.0"
+    health_port: int = Field(8080, ge=0, description="/healthz, /readyz, /metrics; 0 picks a free port.")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _defaults_under_home(self) -> "Settings":
+        home = self.home.resolve()
+        if self.database_url is None:
+            object.__setattr__(self, "database_url", f"sqlite:///{home / 'mira.db'}")
+        if self.blob_url is None:
+            object.__setattr__(self, "blob_url", f"file://{home / 'blobs'}")
+        return self
+
+
+def load() -> Settings:
+    return Settings()
