@@ -1,0 +1,1 @@
+"""The `mira` command line."""

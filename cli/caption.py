@@ -1,0 +1,131 @@
+"""`mira caption PATH_OR_URL... [--manifest FILE] [--wait]`: submit clips and, with --wait, follow them to
+their records and print a summary. With no pipeline running it starts an embedded one for its duration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from cli.pipeline import LocalPipeline
+from cli.services import model_configured, services_to_run
+from cli.summary import print_summary
+from cli.tracker import Tracker
+from services.ingest.manifest import RowError, read_manifest
+from services.ingest.sources import expand_paths, new_request_id, to_job
+from shared import broker, kafka
+from shared.messages import ClipJob, ClipSubmission
+from shared.runtime.errors import BadInput
+from shared.settings import Settings
+from shared.topics import Topic
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("caption", help="caption video files, folders, URLs or a manifest's clips")
+    p.add_argument("sources", nargs="*", metavar="PATH_OR_URL")
+    p.add_argument("--manifest", type=Path, action="append", default=[],
+                   help="MiraData or Panda-70M meta CSV/JSONL, or a plain CSV/JSONL with a source column")
+    p.add_argument("--wait", action="store_true", help="follow the clips to their records, then summarise")
+    p.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.sources and not args.manifest:
+        print("mira caption: give at least one PATH_OR_URL or --manifest FILE", file=sys.stderr)
+        return 2
+    return asyncio.run(_caption(args))
+
+
+def collect(sources: list[str], manifests: list[Path], request_id: str) -> tuple[list[ClipSubmission], list[str]]:
+    subs: list[ClipSubmission] = list(expand_paths(sources, request_id))
+    problems: list[str] = []
+    for manifest in manifests:
+        try:
+            for item in read_manifest(manifest, request_id):
+                (problems.append(item.reason) if isinstance(item, RowError) else subs.append(item))
+        except (FileNotFoundError, UnicodeDecodeError) as exc:
+            problems.append(f"{manifest}: {exc}")
+    return subs, problems
+
+
+def plan(subs: list[ClipSubmission], problems: list[str]) -> dict[str, tuple[ClipSubmission, ClipJob]]:
+    """Validate and id every clip up front (the same function ingest runs), so we know what to wait for."""
+    jobs: dict[str, tuple[ClipSubmission, ClipJob]] = {}
+    for sub in subs:
+        try:
+            job = to_job(sub)
+        except BadInput as exc:
+            problems.append(f"{sub.source}: {exc.reason}")
+            continue
+        jobs.setdefault(job.job_id, (sub, job))
+    return jobs
+
+
+async def _caption(args: argparse.Namespace) -> int:
+    settings = Settings()
+    subs, problems = collect(args.sources, args.manifest, new_request_id())
+    jobs = plan(subs, problems)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    if not jobs:
+        print("nothing to caption", file=sys.stderr)
+        return 1
+    pipeline = None
+    running = None if settings.kafka_bootstrap else broker.running_pipeline(settings.home)
+    if running:
+        settings = settings.model_copy(update={"kafka_bootstrap": running["bootstrap"]})
+    elif not settings.kafka_bootstrap or args.wait:
+        services, _ = services_to_run()
+        pipeline = LocalPipeline(settings, services, log_dir=settings.home / "logs")
+        print(f"starting an embedded pipeline ({', '.join(services)}); logs in {settings.home / 'logs'}",
+              file=sys.stderr)
+        settings = await pipeline.start()
+    wait = args.wait or pipeline is not None  # an embedded broker must not vanish before the work is done
+    try:
+        done_at = Topic.RECORDS if model_configured() else Topic.HINTED
+        tracker = Tracker(settings, jobs, done_at)
+        if wait:
+            await tracker.start()
+        await _submit(settings, [sub for sub, _ in jobs.values()])
+        print(f"submitted {len(jobs)} clips", file=sys.stderr)
+        if not wait:
+            for _, job in jobs.values():
+                print(job.clip.clip_id)
+            return 0
+        await _follow(tracker, pipeline, args.timeout)
+        await tracker.stop()
+        return print_summary(tracker, [job for _, job in jobs.values()], problems, settings)
+    finally:
+        if pipeline:
+            await pipeline.stop()
+
+
+async def _submit(settings: Settings, subs: list[ClipSubmission]) -> None:
+    producer = kafka.make_producer(settings)
+    await producer.start()
+    try:
+        topic = kafka.topic_name(settings, Topic.SUBMISSIONS)
+        await asyncio.gather(*[producer.send_and_wait(topic, kafka.encode(s), key=kafka.key_of(s)) for s in subs])
+    finally:
+        await producer.stop()
+
+
+async def _follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: float | None) -> None:
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    last = ""
+    while not tracker.done:
+        await tracker.poll()
+        if pipeline:
+            pipeline.supervise()
+            if pipeline.fatal:
+                print(f"stopping: {', '.join(pipeline.fatal)} failed fatally", file=sys.stderr)
+                return
+        line = tracker.line()
+        if line != last:
+            print(line, file=sys.stderr)
+            last = line
+        if deadline and time.monotonic() > deadline:
+            print(f"timed out with {len(tracker.pending)} clips still in the pipeline", file=sys.stderr)
+            return

@@ -1,0 +1,104 @@
+"""Follows a set of jobs through the pipeline by reading its topics (no consumer group, so nothing is
+taken from the services): which clips have grids, hints, records, or were dead-lettered, and why."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared import kafka
+from shared.messages import CaptionRecord, DeadLetter, GridReady, HintReady
+from shared.settings import Settings
+from shared.topics import Topic
+
+FOLLOWED = (Topic.GRIDS, Topic.HINTED, Topic.RECORDS, Topic.DEAD_LETTERS)
+
+
+@dataclass
+class JobProgress:
+    gridded: dict[str, GridReady] = field(default_factory=dict)
+    hinted: dict[str, HintReady] = field(default_factory=dict)
+    recorded: dict[str, CaptionRecord] = field(default_factory=dict)
+    dead: dict[str, DeadLetter] = field(default_factory=dict)
+
+
+class Tracker:
+    def __init__(self, settings: Settings, job_ids: Iterable[str], done_at: Topic) -> None:
+        self.settings = settings
+        self.pending = set(job_ids)
+        self.total = len(self.pending)
+        self.done_at = done_at  # RECORDS normally; HINTED when no caption model is configured
+        self.progress = JobProgress()
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        """Position at the end of every followed topic before anything is submitted."""
+        self.consumer = kafka.make_consumer(self.settings, group_id=None)
+        await self.consumer.start()
+        parts = []
+        for topic in FOLLOWED:
+            name = kafka.topic_name(self.settings, topic)
+            for p in self.consumer.partitions_for_topic(name) or await self._partitions(name):
+                parts.append(TopicPartition(name, p))
+        self.consumer.assign(parts)
+        ends = await self.consumer.end_offsets(parts)
+        for tp, end in ends.items():
+            self.consumer.seek(tp, end)
+
+    async def _partitions(self, name: str) -> set[int]:
+        assert self.consumer is not None
+        await self.consumer._client.force_metadata_update()  # topics created a moment ago
+        return self.consumer.partitions_for_topic(name) or {0}
+
+    async def poll(self, timeout_ms: int = 500) -> None:
+        assert self.consumer is not None
+        batch = await self.consumer.getmany(timeout_ms=timeout_ms)
+        for tp, records in batch.items():
+            topic = Topic(tp.topic.removeprefix(self.settings.topic_prefix))
+            for record in records:
+                self._see(topic, record.value)
+
+    def _see(self, topic: Topic, value: bytes) -> None:
+        p = self.progress
+        if topic is Topic.DEAD_LETTERS:
+            letter = kafka.decode(DeadLetter, value)
+            job_id = letter.job_id or _job_id_in(letter.payload)
+            if job_id in self.pending:
+                p.dead[job_id] = letter
+                self.pending.discard(job_id)
+            return
+        model = {Topic.GRIDS: GridReady, Topic.HINTED: HintReady, Topic.RECORDS: CaptionRecord}[topic]
+        message = kafka.decode(model, value)
+        job_id = message.job_id
+        if job_id not in self.pending:
+            return
+        {Topic.GRIDS: p.gridded, Topic.HINTED: p.hinted, Topic.RECORDS: p.recorded}[topic][job_id] = message
+        if topic is self.done_at:
+            self.pending.discard(job_id)
+
+    @property
+    def done(self) -> bool:
+        return not self.pending
+
+    def line(self) -> str:
+        p = self.progress
+        parts = [f"grids {len(p.gridded)}", f"hints {len(p.hinted)}"]
+        if self.done_at is Topic.RECORDS:
+            parts.append(f"recorded {len(p.recorded)}")
+        parts.append(f"dead-lettered {len(p.dead)}")
+        return f"[{self.total - len(self.pending)}/{self.total}] " + ", ".join(parts)
+
+    async def stop(self) -> None:
+        if self.consumer:
+            await self.consumer.stop()
+
+
+def _job_id_in(payload: str) -> str | None:
+    try:
+        value = json.loads(payload).get("job_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,46 @@
+"""`mira up`: the whole pipeline on this machine until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from cli.pipeline import LocalPipeline
+from cli.services import services_to_run
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("up", help="run the whole pipeline locally until interrupted")
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_up())
+
+
+async def _up() -> int:
+    settings = Settings()
+    services, note = services_to_run()
+    if note:
+        log.warning(note)
+    pipeline = LocalPipeline(settings, services)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await pipeline.start()
+    log.info("pipeline up on %s (%s); Ctrl-C stops it", pipeline.bootstrap, ", ".join(services))
+    try:
+        while not stop.is_set():
+            pipeline.supervise()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+    finally:
+        await pipeline.stop()
+    return 0

@@ -1,0 +1,58 @@
+"""Turning what users point at (paths, folders, URLs, manifests) into clip submissions and clip jobs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+from shared import ids
+from shared.messages import ClipJob, ClipSpan, ClipSubmission
+from shared.runtime.errors import BadInput
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
+REMOTE_SCHEMES = {"http", "https", "s3"}
+
+
+def normalize_uri(source: str) -> str:
+    """Local paths become absolute file:// URIs so the same file always gets the same clip id."""
+    scheme = urlparse(source).scheme
+    if scheme in REMOTE_SCHEMES or scheme == "file":
+        return source
+    if scheme and len(scheme) > 1:
+        raise BadInput(f"unsupported source scheme {scheme!r} in {source!r} (use a path, file://, http(s):// or s3://)")
+    return Path(source).expanduser().resolve().as_uri()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def expand_paths(paths: Iterable[str], request_id: str) -> Iterator[ClipSubmission]:
+    """Files and URLs as given; folders walked (sorted) for video files."""
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if urlparse(raw).scheme in REMOTE_SCHEMES or not path.is_dir():
+            yield ClipSubmission(source=raw, request_id=request_id)
+            continue
+        for child in sorted(path.rglob("*")):
+            if child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES:
+                yield ClipSubmission(source=str(child), request_id=request_id)
+
+
+def to_job(sub: ClipSubmission) -> ClipJob:
+    """Give a submission its deterministic ids; resubmitting the same clip yields the same job."""
+    if sub.end_s is not None and sub.end_s <= (sub.start_s or 0.0):
+        raise BadInput(f"clip range is empty: start {sub.start_s}s, end {sub.end_s}s")
+    uri = normalize_uri(sub.source)
+    clip_id = sub.clip_id or ids.clip_id_for(uri, sub.start_s, sub.end_s)
+    clip = ClipSpan(
+        clip_id=clip_id,
+        video_id=sub.video_id or ids.video_id_for(uri),
+        source_uri=uri,
+        start_s=sub.start_s or 0.0,
+        end_s=sub.end_s,
+    )
+    hint = (sub.hint or "").strip() or None
+    return ClipJob(job_id=ids.first_job_id(clip_id), request_id=sub.request_id, clip=clip, manifest_hint=hint)

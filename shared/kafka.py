@@ -1,0 +1,129 @@
+"""Kafka clients built from settings, topic names, message encoding and topic creation.
+
+Security settings pass straight through to aiokafka so the same code talks to the embedded broker,
+Strimzi, MSK (SASL/IAM via SCRAM) or Confluent Cloud (SASL_SSL/PLAIN).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
+from pydantic import BaseModel
+
+from shared.messages import (
+    CaptionRecord,
+    CaptionResult,
+    ClipJob,
+    ClipSubmission,
+    DeadLetter,
+    GridReady,
+    HintReady,
+    RecaptionRequest,
+)
+from shared.settings import Settings
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+# Exact type -> topic: a stage's return value says where it goes, so handlers never name topics.
+TOPIC_OF: dict[type[BaseModel], Topic] = {
+    ClipSubmission: Topic.SUBMISSIONS,
+    ClipJob: Topic.CLIPS,
+    GridReady: Topic.GRIDS,
+    HintReady: Topic.HINTED,
+    CaptionResult: Topic.CAPTIONS,
+    CaptionRecord: Topic.RECORDS,
+    RecaptionRequest: Topic.RECAPTION,
+    DeadLetter: Topic.DEAD_LETTERS,
+}
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def topic_name(settings: Settings, topic: Topic) -> str:
+    return topic.full(settings.topic_prefix)
+
+
+def encode(message: BaseModel) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def decode(model: type[M], data: bytes | None) -> M:
+    return model.model_validate_json(data or b"")
+
+
+def key_of(message: BaseModel) -> bytes | None:
+    """Partition by clip so every message about one clip stays in order on one partition."""
+    clip = getattr(message, "clip", None)
+    key = getattr(clip, "clip_id", None) or getattr(message, "clip_id", None)
+    key = key or getattr(message, "source", None) or getattr(message, "request_id", None)
+    return key.encode() if key else None
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    if not settings.kafka_bootstrap:
+        raise RuntimeError("no Kafka bootstrap address: set MIRA_KAFKA_BOOTSTRAP or start `mira up`")
+    opts: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_sasl_mechanism:
+        opts["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        opts["sasl_plain_username"] = settings.kafka_sasl_username
+        if settings.kafka_sasl_password is not None:
+            opts["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    if "SSL" in settings.kafka_security_protocol:
+        opts["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    return opts
+
+
+def make_producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        **client_options(settings),
+        acks="all",
+        linger_ms=5,
+        max_request_size=MAX_MESSAGE_BYTES,
+        compression_type=settings.kafka_compression,
+    )
+
+
+def make_consumer(settings: Settings, *topics: str, group_id: str | None, **extra: Any) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        **client_options(settings),
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        # Stages may hold messages for minutes (rate limits, budget pauses): never leave the group for it.
+        max_poll_interval_ms=30 * 60 * 1000,
+        **extra,
+    )
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every pipeline topic that is missing (real clusters may manage them with Strimzi instead)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [topic_name(settings, t) for t in Topic]
+        missing = [
+            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+            for name in wanted
+            if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race
+            log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()

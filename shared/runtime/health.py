@@ -1,0 +1,47 @@
+"""/healthz (process alive and loop responsive), /readyz (consuming), /metrics (Prometheus text)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+log = logging.getLogger(__name__)
+
+
+class HealthServer:
+    def __init__(self, app: web.Application, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.registry = registry
+        self.ready = False
+        self.alive = True
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+
+    async def start(self, host: str, port: int) -> int:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("health and metrics on http://%s:%d", host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"alive": self.alive}, status=200 if self.alive else 503)
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        return web.json_response({"ready": self.ready}, status=200 if self.ready else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})

@@ -1,0 +1,31 @@
+"""Prometheus metrics every service exposes on /metrics, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class RuntimeMetrics:
+    def __init__(self, stage: str) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["stage"]
+        self.messages = Counter(
+            "mira_messages", "Messages finished, by outcome (ok, dead_letter)", [*labels, "outcome"],
+            registry=self.registry,
+        )
+        self.retries = Counter("mira_retries", "Retryable failures", labels, registry=self.registry)
+        self.published = Counter("mira_published", "Messages published", [*labels, "topic"],
+                                 registry=self.registry)
+        self.in_flight = Gauge("mira_in_flight", "Messages being handled", labels, registry=self.registry)
+        self.lag = Gauge("mira_consumer_lag", "Messages not yet consumed", [*labels, "partition"],
+                         registry=self.registry)
+        self.seconds = Histogram(
+            "mira_handle_seconds", "Time to handle one message",
+            labels, registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+        )
+        self.stage = stage
+
+    def finished(self, outcome: str, seconds: float) -> None:
+        self.messages.labels(self.stage, outcome).inc()
+        self.seconds.labels(self.stage).observe(seconds)
