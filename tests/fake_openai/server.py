@@ -1,0 +1,205 @@
+"""A local OpenAI-compatible HTTP server for tests and benches, with faults a test can turn on.
+
+`FakeOpenAI().start()` runs it on a background thread with its own event loop on a free loopback port and
+returns the base URL for the `openai` SDK. Every chat completion is recorded (`.requests`) so tests can
+assert on the prompt, the hint and the decoded image. Faults change per test (`configure(...)`) or at
+run time over HTTP (`POST /admin/faults`), for a server started in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from typing import Any, Self
+
+from aiohttp import web
+
+from tests.fake_openai.batches import BatchStore
+from tests.fake_openai.faults import Faults, Limiter, Script
+from tests.fake_openai.replies import Recorded, completion, decode_image, error_body, prompt_tokens
+
+
+class FakeOpenAI:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, **faults: Any) -> None:
+        self.host, self.port = host, port
+        self.faults = Faults()
+        self.requests: list[Recorded] = []
+        self.batches_created: list[str] = []
+        self.limiter = Limiter()
+        self._script = Script()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self.store = BatchStore(self, self._answer)
+        self.configure(**faults)
+
+    # ---- Python API -------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def configure(self, **faults: Any) -> FakeOpenAI:
+        """Change faults (see Faults); `script=[...]` queues one-shot faults for the next requests."""
+        with self._lock:
+            self.faults = Faults.from_mapping(self.faults, faults)
+            if "script" in faults:
+                self._script.load(self.faults.script)
+        return self
+
+    def reset(self) -> None:
+        with self._lock:
+            self.faults = Faults()
+            self._script.load(())
+            self.requests.clear()
+            self.batches_created.clear()
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        """Requests answered 200 (the ones a client pays for)."""
+        return [r for r in self.requests if r.status == 200]
+
+    def start(self) -> str:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name="fake-openai", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake OpenAI server did not start")
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.add_routes([
+            web.post("/v1/chat/completions", self.chat_completions),
+            web.get("/v1/models", self.models),
+            web.post("/admin/faults", self.admin_faults),
+            web.get("/admin/requests", self.admin_requests),
+            web.post("/admin/reset", self.admin_reset),
+            *self.store.routes(),
+        ])
+        return app
+
+    # ---- serving ----------------------------------------------------------------------------------
+    def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(self._startup())
+        ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    async def _startup(self) -> None:
+        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
+
+    def _record(self, path: str, body: dict[str, Any], auth: str | None, fault: str, status: int) -> None:
+        with self._lock:
+            self.requests.append(Recorded(path, body, auth, fault, status, time.time()))
+
+    def batch_created(self, batch_id: str) -> None:
+        with self._lock:
+            self.batches_created.append(batch_id)
+
+    def _answer(self, path: str, body: dict[str, Any], auth: str | None) -> tuple[int, str, dict[str, Any]]:
+        """Checks and reply shared by live requests and batch lines (no latency, no rate limit here)."""
+        faults = self.faults
+        status, fault = 200, "ok"
+        if faults.api_key is not None and auth != f"Bearer {faults.api_key}":
+            status, fault = 401, "auth"
+            reply = error_body(401, "Incorrect API key provided.")
+        elif not faults.json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            status, fault = 400, "no_json_schema"
+            reply = error_body(400, "response_format of type json_schema is not supported by this model")
+        else:
+            fault = self._script.next(faults.mode)
+            try:
+                for part in _images(body):
+                    decode_image(part)
+            except Exception as exc:  # noqa: BLE001 - any undecodable image is the client's fault
+                status, fault = 400, "bad_image"
+                reply = error_body(400, f"Invalid image: {exc}")
+            else:
+                if fault.startswith("status:"):
+                    status = int(fault[7:])
+                    reply = error_body(status, f"fake server error {status}")
+                else:
+                    reply = completion(body, fault, faults.hint_reply)
+        self._record(path, body, auth, fault, status)
+        return status, fault, reply
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response(error_body(400, "body is not JSON"), status=400)
+        faults = self.faults
+        est = prompt_tokens(body)[0] + int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
+        retry_after, headers = self.limiter.admit(faults, est)
+        if retry_after is not None:
+            self._record(request.path, body, request.headers.get("Authorization"), "rate_limited", 429)
+            return web.json_response(error_body(429, "Rate limit reached for requests"), status=429,
+                                     headers=headers)
+        status, fault, reply = self._answer(request.path, body, request.headers.get("Authorization"))
+        await asyncio.sleep(faults.latency_s)
+        if fault == "hang":
+            await asyncio.sleep(faults.hang_s)
+        if fault == "disconnect" and request.transport is not None:
+            request.transport.close()
+            return web.Response(status=500)
+        if fault == "garbage":
+            return web.Response(text="<html>upstream error", content_type="application/json", headers=headers)
+        if status == 429:
+            headers["retry-after"] = str(max(1, int(faults.retry_after_s or 1)))
+        return web.json_response(reply, status=status, headers={**headers, "x-request-id": "req_fake"})
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "gpt-4o", "object": "model"}]})
+
+    # ---- admin (for a server in another process) --------------------------------------------------
+    async def admin_faults(self, request: web.Request) -> web.Response:
+        try:
+            self.configure(**await request.json())
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def admin_requests(self, request: web.Request) -> web.Response:
+        return web.json_response([
+            {"path": r.path, "status": r.status, "fault": r.fault, "model": r.model, "text": r.text,
+             "response_format": r.response_format, "at": r.at,
+             "images": [{"format": i.format, "width": i.width, "height": i.height, "detail": i.detail}
+                        for i in r.images]}
+            for r in list(self.requests)
+        ])
+
+    async def admin_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+
+def _images(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [part["image_url"] for m in body.get("messages", []) if isinstance(m.get("content"), list)
+            for part in m["content"] if part.get("type") == "image_url"]
