@@ -152,11 +152,12 @@ class Runner:
         except ValidationError as exc:
             await self._dead_letter(record, f"invalid {self.stage.message.__name__}: {_brief(exc)}",
                                     "ValidationError")
+            outcome: str | None = "dead_letter"
         else:
             outcome = await self._handle_with_retries(record, message)
-            if outcome is None:
-                return  # fatal: leave the offset uncommitted for whoever consumes next
-            self.metrics.finished(outcome, time.monotonic() - began)
+        if outcome is None:
+            return  # fatal: leave the offset uncommitted for whoever consumes next
+        self.metrics.finished(outcome, time.monotonic() - began)
         self.offsets.finished(tp, record.offset)
 
     async def _handle_with_retries(self, record: ConsumerRecord, message: BaseModel) -> str | None:
