@@ -1,0 +1,55 @@
+"""framegrid's settings (MIRA_ prefix), validated at start-up: sampling, decode device, grid size, limits."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field
+
+from shared.messages import SampleMode
+from shared.settings import MiraSettings
+
+GiB = 1 << 30
+
+
+class FramegridSettings(MiraSettings):
+    sample_mode: SampleMode = Field(
+        "auto",
+        description="exact: decode to each target; keyframe: keyframe at or before it; auto: keyframe "
+        "when within the tolerance, else exact.",
+    )
+    keyframe_tolerance_s: float = Field(
+        5.0,
+        ge=0,
+        description="auto mode: farthest a keyframe may sit before its target (never outside the "
+        "target's eighth of the clip).",
+    )
+    decode_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="cuda decodes with NVDEC; auto uses it when a GPU is present."
+    )
+    decode_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, description="Clips decoded at once."
+    )
+    decode_threads: int = Field(1, ge=0, description="Slice threads per decoder (0: FFmpeg decides).")
+    caption_model: str = Field(
+        "gpt-4o", description="The caption model; grids are sized for its image-token rule."
+    )
+    grid_model: str | None = Field(
+        None, description="Size grids for this model instead of MIRA_CAPTION_MODEL."
+    )
+    grid_tile_budget: int = Field(
+        8, ge=1, description="512 px tiles the grid image may cost (8: 2048x576 at 16:9)."
+    )
+    jpeg_quality: int = Field(85, ge=30, le=100)
+    max_file_bytes: int = Field(16 * GiB, ge=1, description="Larger sources are refused.")
+    max_duration_s: float = Field(6 * 3600.0, gt=0, description="Longer videos are refused.")
+    max_pixels: int = Field(
+        7680 * 4320, ge=1, description="Frames larger than this (width x height) are refused."
+    )
+    decode_timeout_s: float = Field(120.0, gt=0, description="A clip still decoding after this is refused.")
+    http_timeout_s: float = Field(30.0, gt=0, description="Network read timeout for http(s) and s3 sources.")
+
+    @property
+    def sizing_model(self) -> str:
+        return self.grid_model or self.caption_model
