@@ -103,6 +103,9 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **extr
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
         # Stages may hold messages for minutes (rate limits, budget pauses): never leave the group for it.
         max_poll_interval_ms=30 * 60 * 1000,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,
         **extra,
     )
 

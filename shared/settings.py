@@ -26,6 +26,9 @@ class Settings(MiraSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
     kafka_compression: str | None = Field(None, description="gzip, lz4, zstd or snappy; unset sends uncompressed.")
+    kafka_session_timeout_ms: int = Field(10000, description="Group membership lapses after this silence.")
+    kafka_heartbeat_interval_ms: int = 3000
+    kafka_rebalance_timeout_ms: int = Field(30000, description="Time members get to rejoin in a rebalance.")
     topic_prefix: str = "mira."
     topic_partitions: int = Field(4, description="Partitions for topics the embedded broker creates.")
     database_url: str | None = Field(None, description="sqlite:///... or postgresql://...; default under home.")

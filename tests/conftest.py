@@ -12,6 +12,11 @@ from shared.broker import EmbeddedBroker
 from shared.settings import Settings
 
 
+# The embedded broker expires a departed group member only at its session timeout: keep it short in tests.
+FAST_GROUPS = {"kafka_session_timeout_ms": 3000, "kafka_heartbeat_interval_ms": 300,
+               "kafka_rebalance_timeout_ms": 3000}
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     broker = EmbeddedBroker(tmp_path_factory.mktemp("broker"))
@@ -25,5 +30,5 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     return Settings(
         home=tmp_path / "home", kafka_bootstrap=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
         topic_partitions=2, health_port=0, health_host="127.0.0.1", retry_base_s=0.05, retry_max_s=0.2,
-        commit_interval_s=0.2, shutdown_grace_s=5,
+        commit_interval_s=0.2, shutdown_grace_s=5, **FAST_GROUPS,
     )
