@@ -13,6 +13,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.sources import new_request_id, to_job
 from services.ingest.watch import watch_folder
 from shared.messages import ClipJob, ClipSubmission
+from shared.runtime.errors import BadInput
 from shared.runtime.stage import Stage, StageContext
 from shared.topics import Topic
 
@@ -47,10 +48,13 @@ class IngestStage(Stage[ClipSubmission]):
         except ValidationError as exc:
             return web.json_response({"error": exc.errors(include_url=False)}, status=422)
         request_id = new_request_id()
-        jobs = []
-        for clip in clips:
-            sub = ClipSubmission(**clip.model_dump(exclude={"request_id"}), request_id=clip.request_id or request_id)
-            jobs.append(to_job(sub))  # validated now so the caller learns the ids (and bad ranges) at once
+        subs = [ClipSubmission(**c.model_dump(exclude={"request_id"}), request_id=c.request_id or request_id)
+                for c in clips]
+        try:
+            jobs = [to_job(sub) for sub in subs]  # validated now: the caller learns ids and bad ranges at once
+        except BadInput as exc:
+            return web.json_response({"error": exc.reason}, status=422)
+        for sub in subs:
             await self.ctx.publish(sub)
         return web.json_response(
             {"request_id": request_id, "clips": [{"clip_id": j.clip.clip_id, "job_id": j.job_id} for j in jobs]},
