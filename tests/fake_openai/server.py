@@ -113,6 +113,11 @@ class FakeOpenAI:
     async def _shutdown(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        # Handlers still sleeping (a "hang" fault) would otherwise die pending when the loop stops.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
         asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
 
     def _record(self, path: str, body: dict[str, Any], auth: str | None, fault: str, status: int) -> None:

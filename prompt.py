@@ -1,0 +1,99 @@
+"""The caption prompt: what the model is told about the grid image, the hint and the five answers it owes.
+
+MiraData's recipe in our own words (see shared/reference.md): one image holding 8 equally spaced frames as
+a 2x4 grid, an optional hint sentence from a short-caption model, and five caption types returned in one
+call. `PROMPT_VERSION` is a stable hash of every text this module can send plus the output schema, so a
+record says exactly which instructions produced it and `mira recaption --prompt-version-not` finds the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel
+
+from shared.messages import Captions
+
+GRID_ROWS, GRID_COLS = 2, 4
+OUTPUT_SCHEMA: type[BaseModel] = Captions  # the five fields, strict: all required, nothing else
+
+_GRID = (
+    "The image shows one video clip as {frames} frames taken at equal time intervals, laid out in a grid "
+    "of {rows} rows and {cols} columns separated by thin white lines. Time runs left to right along the "
+    "top row, then left to right along the {next_rows}. Read the frames together as one continuous video, "
+    "not as separate pictures."
+)
+_HINT = (
+    'A short caption written by another model says this video depicts "{hint}". Use it as a clue to the '
+    "main content, but trust what you can see wherever the two disagree."
+)
+_TASK = """Describe the video in five parts:
+1. dense_caption: a detailed description of the whole video in more than three sentences (about 90 \
+words), written like a prompt for a text-to-video model: who or what is there, what happens, where, and \
+how things change over time.
+2. main_object_caption: the main subject or subjects (about 65 words): what or who they are, their \
+appearance and attributes, their actions and positions, and how they move during the video.
+3. background_caption: the surroundings (about 60 words): objects in the background, the place, the \
+weather and the time of day.
+4. camera_caption: the camera (about 60 words): shot type (close-up, medium, wide, aerial), camera \
+movement (static, pan, tilt, zoom, tracking, handheld) and any change of angle or viewpoint.
+5. style_caption: one sentence on the visual, photographic and artistic style.
+
+Describe the video as continuous motion. Never narrate it frame by frame and never mention frames, the \
+grid or the image layout (no "the first frame", "in the top row", "across the images"). Do not end any \
+part with a summary or a concluding remark. Write plain prose: no lists, headings or markdown inside a part."""
+
+# Sent only to servers that do not support json_schema output: the reply is then split by prompt-free code.
+LIST_FORMAT = (
+    "Answer with exactly five numbered paragraphs in the order above, each starting on a new line with its "
+    'number and a period ("1.", "2.", ...) followed directly by the text, nothing before the first one.'
+)
+REPAIR = (
+    "Your previous answer could not be used: {problem}. Answer again with all five parts, each one "
+    "non-empty and complete."
+)
+
+
+def grid_description(rows: int = GRID_ROWS, cols: int = GRID_COLS) -> str:
+    """How the sent image is laid out; rows and cols must match the image the renderer made."""
+    if rows < 1 or cols < 1:
+        raise ValueError(f"a grid needs at least one row and one column, got {rows}x{cols}")
+    next_rows = "bottom row" if rows == 2 else "rows below, from top to bottom"
+    return _GRID.format(frames=rows * cols, rows=rows, cols=cols, next_rows=next_rows)
+
+
+def clean_hint(hint: str | None) -> str | None:
+    """The hint as it goes in quotes: one line, no double quotes that would end the quotation early."""
+    if hint is None:
+        return None
+    text = " ".join(hint.replace('"', "'").split()).rstrip(".")
+    return text or None
+
+
+def build_prompt(hint: str | None, rows: int = GRID_ROWS, cols: int = GRID_COLS, numbered_list: bool = False) -> str:
+    """The user text sent with the grid image: with the hint sentence when there is a hint."""
+    parts = [grid_description(rows, cols)]
+    hint_text = clean_hint(hint)
+    if hint_text:
+        parts.append(_HINT.format(hint=hint_text))
+    parts.append(_TASK)
+    if numbered_list:
+        parts.append(LIST_FORMAT)
+    return "\n\n".join(parts)
+
+
+def repair_instruction(problem: str) -> str:
+    return REPAIR.format(problem=problem)
+
+
+def prompt_version(
+    rows: int = GRID_ROWS, cols: int = GRID_COLS, schema: type[BaseModel] = OUTPUT_SCHEMA
+) -> str:
+    """12 hex digits of SHA-256 over every instruction text and the output JSON schema."""
+    texts = [grid_description(rows, cols), _HINT, _TASK, LIST_FORMAT, REPAIR]
+    blob = json.dumps({"texts": texts, "schema": schema.model_json_schema()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+PROMPT_VERSION = prompt_version()

@@ -1,0 +1,113 @@
+"""The caption stage's core: one grid image and hint in, one CaptionOutcome out, through the OpenAI SDK.
+
+It asks with structured output (`chat.completions.parse` with the pydantic schema), falls back for good
+to a numbered-list reply for a model whose server rejects json_schema, repairs an unusable reply once,
+and turns refusals, truncation and content filters into statuses with reasons. Every attempt passes the
+budget gate and the rate limiter; the usage of every billed attempt is summed into the outcome.
+Non-retryable statuses raise BadInput (dead letter) or Fatal (401: stop the consumer).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai._legacy_response import LegacyAPIResponse
+
+import prompt
+from services.caption import reply, request
+from services.caption.budget import BudgetGate
+from services.caption.ratelimit import RateLimiter, client_kwargs, fail_fast
+from services.caption.reply import Verdict
+from services.caption.settings import CaptionSettings
+from shared.messages import Captions, CaptionStatus, Usage
+from shared.vision_models import image_tokens
+
+log = logging.getLogger(__name__)
+_SCHEMA_WORDS = ("response_format", "json_schema", "structured output", "schema")
+
+
+@dataclass(frozen=True)
+class CaptionOutcome:
+    status: CaptionStatus
+    reason: str | None
+    captions: Captions | None
+    model: str
+    prompt_version: str
+    usage: Usage
+
+
+def rejects_json_schema(exc: openai.BadRequestError) -> bool:
+    """Whether a 400 says the server cannot do json_schema output (servers word it differently)."""
+    text = f"{exc.message} {exc.body}".lower()
+    return any(word in text for word in _SCHEMA_WORDS)
+
+
+class Captioner:
+    def __init__(self, settings: CaptionSettings, client: openai.AsyncOpenAI | None = None,
+                 limiter: RateLimiter | None = None, budget: BudgetGate | None = None) -> None:
+        self.s = settings
+        self.client = client or openai.AsyncOpenAI(**client_kwargs(settings))
+        self.limiter = limiter or RateLimiter(settings)
+        self.budget = budget or BudgetGate.from_settings(settings)
+        self.plain_models: set[str] = set()  # models whose server rejected json_schema: numbered lists
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    async def caption(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None,
+                      model: str | None = None) -> CaptionOutcome:
+        model = model or self.s.caption_model
+        request.check_grid(grid_jpeg, grid_w, grid_h)
+        structured = model not in self.plain_models
+        msgs = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured)
+        try:
+            verdict, usage = await self._ask(model, msgs, structured, grid_w, grid_h, Usage())
+            return await self.finish(model, msgs, structured, grid_w, grid_h, verdict, usage)
+        except openai.BadRequestError as exc:
+            if not (structured and rejects_json_schema(exc)):
+                raise fail_fast(exc) from exc
+            log.warning("%s rejects json_schema output (%s); using numbered-list replies for model %s",
+                        self.s.openai_base_url or "the API", exc.message, model)
+            self.plain_models.add(model)
+            return await self.caption(grid_jpeg, grid_w, grid_h, hint, model)
+        except openai.APIStatusError as exc:
+            raise fail_fast(exc) from exc
+
+    async def finish(self, model: str, msgs: list[dict[str, Any]], structured: bool, grid_w: int, grid_h: int,
+                     verdict: Verdict, usage: Usage) -> CaptionOutcome:
+        """The outcome of a first reply: repaired once (live) when it was unusable, else as it is."""
+        if verdict.status == "failed" and verdict.repairable:
+            log.info("unusable caption reply (%s); asking once more with a repair", verdict.reason)
+            msgs = request.repair_messages(msgs, verdict.content, verdict.reason or "")
+            verdict, usage = await self._ask(model, msgs, structured, grid_w, grid_h, usage)
+            if verdict.status == "failed":
+                verdict = Verdict("failed", reason=f"after one repair: {verdict.reason}")
+        return CaptionOutcome(verdict.status, verdict.reason, verdict.captions, model,
+                              prompt.PROMPT_VERSION, usage)
+
+    async def _ask(self, model: str, msgs: list[dict[str, Any]], structured: bool, grid_w: int, grid_h: int,
+                   usage: Usage) -> tuple[Verdict, Usage]:
+        """One billed exchange (with the limiter's retries): its verdict and the usage so far."""
+        tokens = request.rate_tokens(model, msgs, grid_w, grid_h, self.s)
+        worst = request.worst_cost(model, tokens, self.s)
+        await self.budget.reserve(worst)
+        spent = Usage()
+        try:
+            raw = await self.limiter.call(lambda: self._send(model, msgs, structured), tokens)
+            body = raw.http_response.json()
+            image = image_tokens(model, grid_w, grid_h, self.s.caption_image_detail)
+            spent = reply.usage_from(body, model, image)
+            self.limiter.settle(tokens, spent.input_tokens + spent.output_tokens)
+        finally:
+            self.budget.settle(worst, spent.cost_usd)
+        return reply.read_reply(body, structured), reply.add(usage, spent)
+
+    async def _send(self, model: str, msgs: list[dict[str, Any]], structured: bool) -> LegacyAPIResponse[Any]:
+        completions = self.client.chat.completions.with_raw_response
+        kwargs = {"model": model, "messages": msgs, **request.options(self.s)}
+        if structured:
+            return await completions.parse(response_format=prompt.OUTPUT_SCHEMA, **kwargs)
+        return await completions.create(**kwargs)

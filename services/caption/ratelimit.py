@@ -1,0 +1,255 @@
+"""Client-side rate limiting and the retry policy for model calls, so a million clips cause no 429 storm.
+
+The SDK's own retries are off (max_retries=0): every attempt passes through here, so the request and token
+budgets count what is really sent. Requests are paced by token buckets (requests and tokens per minute,
+learned down from the server's x-ratelimit-* headers), a 429 pauses every sender until its retry-after,
+and the number of requests in flight follows the observed latency (Little's law: rate x latency) between
+configured bounds. 408/409/429/5xx, connection errors, timeouts and unreadable bodies are retried with
+exponential backoff and jitter; other statuses are not retried and `fail_fast` maps them to BadInput
+(dead letter with the reason) or Fatal (401: stop the consumer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx2
+import openai
+from openai._legacy_response import LegacyAPIResponse
+
+from services.caption.settings import CaptionSettings
+from shared.runtime.errors import BadInput, Fatal, RetryLater
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_STATUS = {408, 409, 429}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in an OpenAI reset header: "1s", "6m0s", "20ms", "1h2m3.5s"; None when unreadable."""
+    if not text:
+        return None
+    parts = _DURATION.findall(text.strip())
+    if not parts:
+        return None
+    unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(n) * unit[u] for n, u in parts)
+
+
+def retry_after(headers: httpx2.Headers) -> float | None:
+    """The server's wait hint: retry-after-ms (OpenAI), else retry-after in seconds."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return float(headers[name]) * scale
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def fail_fast(exc: openai.APIStatusError) -> Exception:
+    """The error to raise for a status that must not be retried."""
+    message = _error_message(exc)
+    if exc.status_code == 401:
+        return Fatal(f"the model endpoint rejected the API key (401: {message}); check OPENAI_API_KEY "
+                     "and OPENAI_BASE_URL. Captioning stopped instead of failing every clip.")
+    return BadInput(f"model request rejected ({exc.status_code}): {message}")
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    # The SDK keeps the "error" object of the body; a server may also send plain text.
+    message = exc.body.get("message") if isinstance(exc.body, dict) else None
+    return str(message or exc.message)[:300]
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRY_STATUS or exc.status_code >= 500
+    return isinstance(exc, (openai.APIConnectionError, json.JSONDecodeError))
+
+
+@dataclass
+class Bucket:
+    """Refills at `per_minute / 60` per second up to one second's worth; may go into debt for big requests."""
+
+    per_minute: float
+    level: float = 0.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self.per_minute / 60.0)
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.per_minute / 60.0)
+        self.stamp = now
+
+    def wait(self, amount: float) -> float:
+        return max(0.0, (min(amount, self.capacity) - self.level) * 60.0 / self.per_minute)
+
+
+class Slots:
+    """A semaphore whose size can change while tasks wait on it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.used < self.limit)
+            self.used += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.used -= 1
+            self._cond.notify_all()
+
+    def resize(self, limit: int) -> None:
+        grow = limit > self.limit
+        self.limit = limit
+        if grow:  # wake waiters from a task so resize stays synchronous
+            asyncio.get_running_loop().create_task(self._wake())
+
+    async def _wake(self) -> None:
+        async with self._cond:
+            self._cond.notify_all()
+
+
+@dataclass
+class LimiterStats:
+    sent: int = 0
+    rate_limited: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class RateLimiter:
+    def __init__(self, settings: CaptionSettings, rng: random.Random | None = None) -> None:
+        self.s = settings
+        self.rpm = settings.caption_rpm * settings.caption_rate_headroom
+        self.tpm = settings.caption_tpm * settings.caption_rate_headroom
+        self.requests, self.tokens = Bucket(self.rpm), Bucket(self.tpm)
+        self.requests.level = self.requests.capacity
+        self.tokens.level = self.tokens.capacity
+        self.paused_until = 0.0
+        self.latency_s: float | None = None  # moving average of successful calls
+        self.slots = Slots(min(settings.caption_max_in_flight, max(settings.caption_min_in_flight, 8)))
+        self.stats = LimiterStats()
+        self._gate = asyncio.Lock()  # FIFO admission: first come, first sent
+        self._rng = rng or random.Random()
+
+    @property
+    def suggested_in_flight(self) -> int:
+        """Concurrency that keeps the request budget busy at the observed latency (for the consumer too)."""
+        return self.slots.limit
+
+    async def call(self, send: Callable[[], Awaitable[LegacyAPIResponse[T]]], tokens: int) -> LegacyAPIResponse[T]:
+        """Send (retrying as the policy says) and return a response whose body is valid JSON."""
+        last: BaseException | None = None
+        delay = 0.0
+        for attempt in range(self.s.caption_max_retries + 1):
+            if attempt:
+                self.stats.retried += 1
+                await asyncio.sleep(delay)
+            async with self.slots:
+                await self._admit(tokens)
+                started = time.monotonic()
+                try:
+                    raw = await send()
+                    raw.http_response.json()  # an unreadable body is a server fault: retried below
+                except (openai.APIError, json.JSONDecodeError) as exc:
+                    if isinstance(exc, openai.APIStatusError):
+                        self._observe_headers(exc.response.headers)
+                    if not retryable(exc):  # the caller maps it (fail_fast) after its own checks
+                        self.stats.failed += 1
+                        raise
+                    last, delay = exc, self._backoff(exc, attempt)
+                    log.info("model call failed (%s), retry in %.1fs", describe(exc), delay)
+                    continue
+            self._observe_headers(raw.headers)
+            self._observe_latency(time.monotonic() - started)
+            return raw
+        self.stats.failed += 1
+        raise RetryLater(f"model call failed {self.s.caption_max_retries + 1} times: {describe(last)}", delay)
+
+    def settle(self, estimated: int, actual: int) -> None:
+        """Correct the token bucket once the real usage is known."""
+        self.tokens.level = min(self.tokens.capacity, self.tokens.level + estimated - actual)
+
+    async def _admit(self, tokens: int) -> None:
+        async with self._gate:
+            while True:
+                now = time.monotonic()
+                self.requests.refill(now)
+                self.tokens.refill(now)
+                wait = max(self.paused_until - now, self.requests.wait(1), self.tokens.wait(tokens))
+                if wait <= 0:
+                    self.requests.level -= 1
+                    self.tokens.level -= tokens
+                    self.stats.sent += 1
+                    return
+                await asyncio.sleep(wait)
+
+    def _backoff(self, exc: BaseException, attempt: int) -> float:
+        hinted = retry_after(exc.response.headers) if isinstance(exc, openai.APIStatusError) else None
+        if isinstance(exc, openai.RateLimitError):
+            self.stats.rate_limited += 1
+            pause = hinted if hinted is not None else self.s.caption_backoff_base_s
+            # Everyone waits out a 429, not just this request: that is what stops a storm.
+            self.paused_until = max(self.paused_until, time.monotonic() + pause)
+        if hinted is not None:
+            return min(self.s.caption_backoff_max_s, hinted) + self._rng.uniform(0, 0.1 + hinted / 4)
+        cap = min(self.s.caption_backoff_max_s, self.s.caption_backoff_base_s * 2 ** attempt)
+        return self._rng.uniform(cap / 2, cap)
+
+    def _observe_headers(self, headers: httpx2.Headers) -> None:
+        for kind, bucket, configured in (("requests", self.requests, self.rpm),
+                                         ("tokens", self.tokens, self.tpm)):
+            limit = _number(headers.get(f"x-ratelimit-limit-{kind}"))
+            if limit:  # the server's limit caps ours; never plan above it
+                bucket.per_minute = min(configured, limit * self.s.caption_rate_headroom)
+            remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
+            reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}"))
+            if remaining is not None and remaining < 1 and reset:
+                self.paused_until = max(self.paused_until, time.monotonic() + reset)
+        self._resize()
+
+    def _observe_latency(self, seconds: float) -> None:
+        self.latency_s = seconds if self.latency_s is None else 0.8 * self.latency_s + 0.2 * seconds
+        self._resize()
+
+    def _resize(self) -> None:
+        if self.latency_s is None:
+            return
+        want = math.ceil(self.requests.per_minute / 60.0 * self.latency_s * 1.25) + 1
+        self.slots.resize(max(self.s.caption_min_in_flight, min(self.s.caption_max_in_flight, want)))
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def describe(exc: BaseException | None) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return f"{exc.status_code} {_error_message(exc)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def client_kwargs(settings: CaptionSettings) -> dict[str, Any]:
+    """AsyncOpenAI arguments: SDK retries off (this module owns them), our timeout, key only if set."""
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
+    return {"api_key": key, "base_url": settings.openai_base_url, "max_retries": 0,
+            "timeout": settings.caption_timeout_s}

@@ -1,0 +1,100 @@
+"""What one caption request sends: the grid as a data URL, the prompt, the output limit, and what it is
+expected to cost in tokens and dollars (for the rate limiter, the budget and the no-key estimate).
+
+Shared by live calls (captioner.py) and Batch API files (batch.py) so both send the same thing.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from openai.lib._parsing import type_to_response_format_param
+from PIL import Image, UnidentifiedImageError
+
+import prompt
+from services.caption.settings import CaptionSettings
+from shared.messages import Usage
+from shared.runtime.errors import BadInput
+from shared.vision_models import cost_usd, image_tokens
+
+EXPECTED_OUTPUT_TOKENS = 600  # ~350 words of captions plus JSON keys (MiraData's samples)
+
+
+def check_grid(jpeg: bytes, width: int, height: int) -> None:
+    """BadInput unless `jpeg` is a JPEG of the size the message claims (the size the prompt is built for)."""
+    if not jpeg.startswith(b"\xff\xd8\xff"):
+        raise BadInput(f"grid image is not a JPEG (starts with {jpeg[:4]!r}, {len(jpeg)} bytes)")
+    try:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            size = img.size
+    except (UnidentifiedImageError, OSError) as exc:
+        raise BadInput(f"grid image cannot be read: {exc}") from exc
+    if size != (width, height):
+        raise BadInput(f"grid image is {size[0]}x{size[1]} but the message says {width}x{height}")
+
+
+def data_url(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def messages(jpeg: bytes, hint: str | None, detail: str, structured: bool) -> list[dict[str, Any]]:
+    """One user message: the prompt text, then the grid image."""
+    text = prompt.build_prompt(hint, numbered_list=not structured)
+    return [{"role": "user", "content": [
+        {"type": "text", "text": text},
+        {"type": "image_url", "image_url": {"url": data_url(jpeg), "detail": detail}},
+    ]}]
+
+
+def repair_messages(sent: list[dict[str, Any]], reply: str | None, problem: str) -> list[dict[str, Any]]:
+    """The conversation again, with the unusable reply and an instruction to fix it."""
+    return [*sent, {"role": "assistant", "content": reply or ""},
+            {"role": "user", "content": prompt.repair_instruction(problem)}]
+
+
+def options(settings: CaptionSettings) -> dict[str, Any]:
+    """Request options besides model and messages."""
+    extra: dict[str, Any] = {"max_completion_tokens": settings.caption_max_output_tokens}
+    if settings.caption_temperature is not None:
+        extra["temperature"] = settings.caption_temperature
+    return extra
+
+
+def body(model: str, msgs: list[dict[str, Any]], settings: CaptionSettings) -> dict[str, Any]:
+    """The JSON body `chat.completions.parse(response_format=OUTPUT_SCHEMA)` sends (for batch files)."""
+    return {"model": model, "messages": msgs, **options(settings),
+            "response_format": type_to_response_format_param(prompt.OUTPUT_SCHEMA)}
+
+
+def text_tokens(msgs: list[dict[str, Any]]) -> int:
+    """About four characters per token, plus a few per message for the chat format."""
+    chars = 0
+    for message in msgs:
+        content = message["content"]
+        parts = [content] if isinstance(content, str) else [p.get("text", "") for p in content]
+        chars += sum(len(p) for p in parts)
+    return chars // 4 + 7 * len(msgs)
+
+
+def rate_tokens(model: str, msgs: list[dict[str, Any]], grid_w: int, grid_h: int,
+                settings: CaptionSettings) -> int:
+    """What the server counts against tokens/minute: prompt estimate plus the output limit."""
+    image = image_tokens(model, grid_w, grid_h, settings.caption_image_detail)
+    return text_tokens(msgs) + image + settings.caption_max_output_tokens
+
+
+def worst_cost(model: str, tokens: int, settings: CaptionSettings) -> float:
+    """Upper bound of one call's cost (its rate tokens priced, output at the output price)."""
+    out = settings.caption_max_output_tokens
+    return cost_usd(model, tokens - out, out)
+
+
+def estimate_usage(model: str, grid_w: int, grid_h: int, settings: CaptionSettings) -> Usage:
+    """Expected usage of captioning one grid, for saying what skipped work would cost."""
+    msgs = [{"role": "user", "content": [{"type": "text", "text": prompt.build_prompt("x" * 60)}]}]
+    image = image_tokens(model, grid_w, grid_h, settings.caption_image_detail)
+    inp = text_tokens(msgs) + image
+    return Usage(input_tokens=inp, image_tokens=image, output_tokens=EXPECTED_OUTPUT_TOKENS,
+                 cost_usd=cost_usd(model, inp, EXPECTED_OUTPUT_TOKENS))
