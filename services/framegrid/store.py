@@ -1,0 +1,96 @@
+"""Grids are stored once and reused: the same clip range rendered with the same settings for the same
+image-token rule maps (by an alias in the blob store) to the grid already stored, so a redelivered job or
+a recaption with another prompt never decodes the video again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from services.framegrid.render import RenderedGrid, render_grid
+from services.framegrid.settings import FramegridSettings
+from shared.blobstore import BlobStore
+from shared.messages import ClipSpan, GridInfo, VideoInfo
+from shared.vision_models import model_spec
+
+RENDER_VERSION = 1  # bump when the renderer draws different pixels for the same inputs
+
+RunBlocking = Callable[..., Awaitable[Any]]
+
+
+class StoredGrid(BaseModel):
+    """What a stored grid's description blob holds: everything GridReady needs besides the job."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    video: VideoInfo
+    grid: GridInfo
+
+
+def grid_alias(clip: ClipSpan, settings: FramegridSettings, model: str) -> str:
+    """Everything that changes the grid's pixels, and nothing else (not the prompt, not the model's price)."""
+    rule = model_spec(model).model_dump(exclude={"input_per_m", "output_per_m"})
+    key = {
+        "v": RENDER_VERSION,
+        "source": clip.source_uri,
+        "start": round(clip.start_s, 3),
+        "end": None if clip.end_s is None else round(clip.end_s, 3),
+        "mode": settings.sample_mode,
+        "tolerance": settings.keyframe_tolerance_s,
+        "tiles": settings.grid_tile_budget,
+        "rule": rule,
+        "quality": settings.jpeg_quality,
+    }
+    return "grid:" + json.dumps(key, sort_keys=True)
+
+
+async def find_grid(store: BlobStore, alias: str) -> StoredGrid | None:
+    uri = await store.get_alias(alias)
+    if uri is None or not await store.exists(uri):
+        return None
+    stored = StoredGrid.model_validate_json(await store.get(uri))
+    return stored if await store.exists(stored.grid.uri) else None
+
+
+async def save_grid(store: BlobStore, alias: str, rendered: RenderedGrid) -> StoredGrid:
+    image = await store.put(rendered.jpeg, suffix=".jpg", content_type="image/jpeg")
+    stored = StoredGrid(
+        video=rendered.video,
+        grid=GridInfo(
+            uri=image.uri,
+            sha256=image.sha256,
+            width=rendered.width,
+            height=rendered.height,
+            frame_times_s=rendered.frame_times_s,
+            sample_mode=rendered.sample_mode,
+            image_tokens=rendered.image_tokens,
+        ),
+    )
+    description = await store.put(
+        stored.model_dump_json().encode(), suffix=".json", content_type="application/json"
+    )
+    await store.put_alias(alias, description.uri)  # last: an alias never points at a half-stored grid
+    return stored
+
+
+class GridMaker:
+    """The framegrid stage's work, minus Kafka: reuse a stored grid or render and store a new one."""
+
+    def __init__(self, settings: FramegridSettings, store: BlobStore) -> None:
+        self.settings, self.store = settings, store
+
+    async def grid_for(
+        self, clip: ClipSpan, run_blocking: RunBlocking, *, model: str | None = None, rerender: bool = False
+    ) -> tuple[StoredGrid, bool]:
+        """The clip's grid and whether it was rendered now (False: reused). `run_blocking(fn, *args)` runs
+        the decode off the event loop (the handler passes ctx.run_blocking)."""
+        model = model or self.settings.sizing_model
+        alias = grid_alias(clip, self.settings, model)
+        if not rerender and (found := await find_grid(self.store, alias)) is not None:
+            return found, False
+        rendered = await run_blocking(render_grid, clip, self.settings, model)
+        return await save_grid(self.store, alias, rendered), True
