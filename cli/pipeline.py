@@ -46,7 +46,6 @@ class LocalPipeline:
         for name in self.services:
             self.ports[name] = broker.free_port()
             self._spawn(name)
-        broker.write_pipeline(home, self.bootstrap, self.ports)
         return settings
 
     def _spawn(self, name: str) -> None:
@@ -58,6 +57,8 @@ class LocalPipeline:
             out = open(self.log_dir / f"{name}.log", "ab")
         self.procs[name] = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], env=env,
                                             stdout=out, stderr=subprocess.STDOUT if out else None)
+        services = {n: {"pid": p.pid, "health_port": self.ports[n]} for n, p in self.procs.items()}
+        broker.write_pipeline(self.settings.home, self.bootstrap, services)
 
     def supervise(self) -> None:
         """Restart crashed services; remember fatal exits. Call periodically."""

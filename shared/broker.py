@@ -71,8 +71,9 @@ def pipeline_file(home: Path) -> Path:
     return home / "pipeline.json"
 
 
-def write_pipeline(home: Path, bootstrap: str, health_ports: dict[str, int]) -> None:
-    info = {"bootstrap": bootstrap, "pid": os.getpid(), "health_ports": health_ports}
+def write_pipeline(home: Path, bootstrap: str, services: dict[str, dict[str, int]]) -> None:
+    """services: name -> {"pid": ..., "health_port": ...} of each service process."""
+    info = {"bootstrap": bootstrap, "pid": os.getpid(), "services": services}
     pipeline_file(home).write_text(json.dumps(info))
 
 

@@ -173,6 +173,11 @@ class CaptionRecord(Part):
     job_id: str
     request_id: str
 
+    def as_captions(self) -> Captions | None:
+        if self.status != "success":
+            return None
+        return Captions(**{name: getattr(self, name) for name in Captions.model_fields})
+
 
 class RecaptionRequest(Message):
     """Topic: recaption. Any system may publish one; selectors combine with AND, `all` selects everything.

@@ -68,8 +68,10 @@ class Runner:
         self.producer = kafka.make_producer(self.settings)
         await self.producer.start()
         ctx = StageContext(self.settings, self.pool, self.publish, self.app, self.metrics.registry)
+        started = False
         try:
-            await self.stage.start(ctx)
+            await self.stage.start(ctx)  # may raise Fatal: bad configuration fails before any message
+            started = True
             await self.health.start(self.settings.health_host, self.settings.health_port)
             self.consumer = kafka.make_consumer(self.settings, group_id=self.stage.group_id())
             self.consumer.subscribe([kafka.topic_name(self.settings, self.stage.consumes)],
@@ -78,11 +80,14 @@ class Runner:
             self.health.ready = True
             log.info("%s consuming %s", self.stage.name, self.stage.consumes.value)
             await self._consume()
+        except Fatal as exc:
+            self.fatal = exc.reason
         finally:
             self.health.ready = False
             await self._drain()
             await ctx.close()
-            await self.stage.stop()
+            if started:
+                await self.stage.stop()
             if self.consumer:
                 await self.consumer.stop()
             await self.producer.stop()

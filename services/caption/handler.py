@@ -1,0 +1,57 @@
+"""Caption: a hinted grid in, the five GPT caption types out (one model call per clip).
+
+Before paying for a call it looks for a successful record of the same grid, hint, prompt version and
+model, so redelivered messages and unchanged recaptions never pay twice.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+import prompt
+from services.caption.captioner import Captioner, CaptionOutcome
+from services.caption.settings import CaptionSettings
+from shared.blobstore import open_blobstore
+from shared.messages import CaptionResult, HintReady, Usage
+from shared.runtime.errors import Fatal
+from shared.runtime.stage import Stage, StageContext
+from shared.store.records import RecordStore
+from shared.topics import Topic
+
+
+class CaptionStage(Stage[HintReady]):
+    name = "caption"
+    consumes = Topic.HINTED
+    message = HintReady
+
+    async def start(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+        self.settings = CaptionSettings()
+        if not self.settings.model_configured:
+            raise Fatal("no model endpoint: set OPENAI_API_KEY (and/or OPENAI_BASE_URL for a compatible server)")
+        assert ctx.settings.blob_url and ctx.settings.database_url
+        self.blobs = open_blobstore(ctx.settings.blob_url)
+        self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
+        self.captioner = Captioner(self.settings)
+        self.calls = Counter("mira_caption_calls", "Clips by how their captions were obtained (model, reused)",
+                             ["how"], registry=ctx.registry)
+
+    async def handle(self, message: HintReady) -> CaptionResult:
+        model = message.options.model or self.settings.caption_model
+        prior = await self.ctx.run_blocking(
+            self.store.find_success, message.grid.sha256, message.hint.text, prompt.PROMPT_VERSION, model)
+        if prior is not None:
+            self.calls.labels("reused").inc()
+            return CaptionResult(**message.model_dump(), status="success", captions=prior.as_captions(),
+                                 model=model, prompt_version=prompt.PROMPT_VERSION, usage=Usage())
+        jpeg = await self.blobs.get(message.grid.uri)
+        outcome: CaptionOutcome = await self.captioner.caption(
+            jpeg, message.grid.width, message.grid.height, message.hint.text, model)
+        self.calls.labels("model").inc()
+        return CaptionResult(**message.model_dump(), status=outcome.status, reason=outcome.reason,
+                             captions=outcome.captions, model=outcome.model,
+                             prompt_version=outcome.prompt_version, usage=outcome.usage)
+
+    async def stop(self) -> None:
+        await self.captioner.aclose()
+        self.store.close()

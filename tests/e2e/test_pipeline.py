@@ -1,0 +1,96 @@
+"""The whole pipeline as separate OS processes on the local broker, driven by the `mira` command, with the
+model behind the local OpenAI-compatible server: what a user sees from `mira caption --wait`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tests.e2e.conftest import Up, mira
+from tests.fake_openai.server import FakeOpenAI
+from tests.media.videos import make_corrupt, make_video
+
+CAPTION_COLUMNS = ["short_caption", "dense_caption", "main_object_caption", "background_caption",
+                   "camera_caption", "style_caption"]
+
+
+def make_inputs(root: Path) -> tuple[Path, Path]:
+    clips = root / "clips"
+    make_video(clips / "street.mp4", codec="h264", seconds=3, fps=12, width=160, height=96)
+    make_video(clips / "forest.webm", codec="vp9", seconds=3, fps=12, width=160, height=96)
+    make_corrupt(clips / "broken.mp4")
+    longer = make_video(root / "long" / "talk.mp4", codec="h264", seconds=12, fps=12, width=160, height=96, gop=24)
+    manifest = root / "panda.csv"
+    manifest.write_text(
+        "videoID,url,timestamp,caption,matching_score\n"
+        f"talk,{longer},\"[['0:00:04.000', '0:00:08.000']]\",\"['A person talks in front of a wall.']\",\"[0.5]\"\n"
+    )
+    return clips, manifest
+
+
+def white_separators(jpeg: bytes) -> bool:
+    img = np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"), dtype=np.int16)
+    h, w = img.shape
+    middle_row = img[h // 2 - 1: h // 2 + 1, :]
+    column_lines = [img[:, (w * k) // 4 - 1: (w * k) // 4 + 1] for k in (1, 2, 3)]
+    return bool(middle_row.mean() > 230 and all(c.mean() > 230 for c in column_lines))
+
+
+def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
+    tmp_path: Path, mira_env: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    clips, manifest = make_inputs(tmp_path)
+    fake_openai.configure(latency_s=0.5)
+    up = Up(mira_env)
+    killed: list[str] = []
+
+    def terminate_caption_mid_run() -> None:
+        """SIGTERM the caption service once the first model request has been answered."""
+        deadline = time.monotonic() + 120
+        while not fake_openai.chat_requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(up.services()["caption"]["pid"], signal.SIGTERM)
+        killed.append("caption")
+
+    chaos = threading.Thread(target=terminate_caption_mid_run, daemon=True)
+    chaos.start()
+    try:
+        result = mira(mira_env, "caption", str(clips), "--manifest", str(manifest), "--wait")
+        chaos.join(5)
+        out = tmp_path / "out.jsonl"
+        exported = mira(mira_env, "export", "--format", "jsonl", "-o", str(out))
+    finally:
+        assert up.stop() == 0
+    assert killed == ["caption"]
+    # The corrupt clip fails the command, with its reason; every other clip is recorded.
+    assert result.returncode == 1, result.stderr
+    assert "dead-lettered: 1" in result.stdout
+    assert "broken.mp4" in result.stdout and "framegrid" in result.stdout
+    assert "recorded: 3 success" in result.stdout
+    assert exported.returncode == 0, exported.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 3 and len({r["clip_id"] for r in rows}) == 3  # none lost, none duplicated
+    for row in rows:
+        assert row["status"] == "success" and row["version"] == 1
+        assert all(row[c] for c in CAPTION_COLUMNS[1:])
+        end = row["end_s"]
+        assert len(row["frame_times_s"]) == 8
+        assert all(row["start_s"] - 1e-6 <= t <= end + 1e-6 for t in row["frame_times_s"])
+    talk = next(r for r in rows if r["source_uri"].endswith("talk.mp4"))
+    assert (talk["start_s"], talk["end_s"]) == (4.0, 8.0)
+    assert talk["short_caption"] == "A person talks in front of a wall." and talk["hint_source"] == "manifest"
+    # Every model request carried the prompt, the hint where there was one, and a 2x4 grid image.
+    for request in fake_openai.chat_requests:
+        assert len(request.images) == 1
+        assert white_separators(request.images[0].data)
+    hinted = [r for r in fake_openai.chat_requests if "A person talks in front of a wall." in r.text]
+    assert hinted and all('this video depicts "A person talks in front of a wall."' in r.text for r in hinted)
+    assert "sk-test-secret-123" not in (tmp_path / "up.log").read_text()
