@@ -58,11 +58,14 @@ def retry_after(headers: httpx2.Headers) -> float | None:
 
 def fail_fast(exc: openai.APIStatusError) -> Exception:
     """The error to raise for a status that must not be retried."""
-    message = _error_message(exc)
-    if exc.status_code == 401:
+    return reject(exc.status_code, _error_message(exc))
+
+
+def reject(status: int, message: str) -> Exception:
+    if status == 401:
         return Fatal(f"the model endpoint rejected the API key (401: {message}); check OPENAI_API_KEY "
                      "and OPENAI_BASE_URL. Captioning stopped instead of failing every clip.")
-    return BadInput(f"model request rejected ({exc.status_code}): {message}")
+    return BadInput(f"model request rejected ({status}): {message}")
 
 
 def _error_message(exc: openai.APIStatusError) -> str:

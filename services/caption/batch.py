@@ -1,0 +1,236 @@
+"""Batch mode (MIRA_CAPTION_BATCH): the same captions through the Batch API, for large backfills at a discount.
+
+`BatchCaptioner.caption` has the live Captioner's signature, so the stage feeds results into the same
+stream; behind it requests are gathered for MIRA_CAPTION_BATCH_WAIT_S (or until
+MIRA_CAPTION_BATCH_MAX_REQUESTS), written as one JSONL file, uploaded, submitted and polled, and every
+result line is mapped back by its custom_id. The custom_id hashes model, prompt version, hint and grid,
+so identical requests share one line, and a ledger file remembers which batch holds which custom_id: a
+message redelivered after a restart reads the batch already paid for instead of submitting again.
+A reply that needs repair is repaired live; a failed or expired batch hands its clips back to the
+runtime to retry (nothing was billed for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+
+import prompt
+from services.caption import reply, request
+from services.caption.captioner import Captioner, CaptionOutcome
+from services.caption.ratelimit import fail_fast, reject
+from services.caption.settings import CaptionSettings
+from shared.messages import Usage
+from shared.runtime.errors import RetryLater
+from shared.vision_models import image_tokens
+
+log = logging.getLogger(__name__)
+ENDPOINT = "/v1/chat/completions"
+DONE = ("completed", "failed", "expired", "cancelled")
+LEDGER_TTL_S = 3 * 24 * 3600  # output files outlive the 24 h window; older entries are pruned
+
+
+def custom_id(model: str, hint: str | None, grid_jpeg: bytes) -> str:
+    key = json.dumps([model, prompt.PROMPT_VERSION, prompt.clean_hint(hint),
+                      hashlib.sha256(grid_jpeg).hexdigest()])
+    return "mira-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+class Ledger:
+    """custom_id -> (batch id, submitted at), kept in a JSON file so a restart never submits twice."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, tuple[str, float]] = {}
+        if path is not None and path.exists():
+            self.entries = {k: (v[0], v[1]) for k, v in json.loads(path.read_text()).items()}
+
+    def batch_of(self, cid: str) -> str | None:
+        entry = self.entries.get(cid)
+        return entry[0] if entry else None
+
+    def put(self, ids: list[str], batch_id: str) -> None:
+        now = time.time()
+        self.entries = {k: v for k, v in self.entries.items() if now - v[1] < LEDGER_TTL_S}
+        self.entries.update(dict.fromkeys(ids, (batch_id, now)))
+        self._save()
+
+    def drop(self, ids: list[str]) -> None:
+        for cid in ids:
+            self.entries.pop(cid, None)
+        self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.entries))
+        tmp.replace(self.path)  # atomic: a crash leaves the old or the new ledger, never half of one
+
+
+@dataclass
+class Pending:
+    """One distinct request; every caller asking the same thing awaits the same `outcome`."""
+
+    cid: str
+    model: str
+    msgs: list[dict[str, Any]]
+    grid_w: int
+    grid_h: int
+    worst_usd: float
+    line: asyncio.Future[dict[str, Any]]  # the result line's response: {status_code, body}
+    outcome: asyncio.Task[CaptionOutcome] | None = field(default=None)
+
+
+class BatchCaptioner:
+    def __init__(self, settings: CaptionSettings, live: Captioner | None = None,
+                 ledger_path: Path | None = None) -> None:
+        self.s = settings
+        self.live = live or Captioner(settings)  # client, budget and the live repair path
+        self.client = self.live.client
+        self.ledger = Ledger(ledger_path)
+        self.pending: dict[str, Pending] = {}
+        self.gathered: list[Pending] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watched: set[str] = set()
+        self._flush_at: float | None = None
+        self._charged: set[str] = set()  # custom_ids whose cost this process already counted
+
+    @property
+    def suggested_in_flight(self) -> int:
+        """Messages the consumer should hold at once so that a batch can fill."""
+        return self.s.caption_batch_max_requests
+
+    async def caption(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None,
+                      model: str | None = None) -> CaptionOutcome:
+        model = model or self.s.caption_model
+        request.check_grid(grid_jpeg, grid_w, grid_h)
+        cid = custom_id(model, hint, grid_jpeg)
+        p = self.pending.get(cid)
+        if p is None:
+            msgs = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured=True)
+            tokens = request.rate_tokens(model, msgs, grid_w, grid_h, self.s)
+            worst = request.worst_cost(model, tokens, self.s) * self.s.caption_batch_discount
+            await self.live.budget.reserve(worst)
+            p = Pending(cid, model, msgs, grid_w, grid_h, worst, asyncio.get_running_loop().create_future())
+            self.pending[cid] = p
+            batch_id = self.ledger.batch_of(cid)
+            if batch_id is not None:
+                self._watch(batch_id)  # paid for before a restart: read that batch
+            else:
+                self.gathered.append(p)
+                self._gather()
+        line = await asyncio.shield(p.line)
+        if p.outcome is None:
+            p.outcome = asyncio.get_running_loop().create_task(self._outcome(p, line))
+        return await asyncio.shield(p.outcome)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.live.aclose()
+
+    async def flush(self) -> None:
+        """Submit everything gathered now."""
+        batch, self.gathered, self._flush_at = self.gathered, [], None
+        if not batch:
+            return
+        lines = [json.dumps({"custom_id": p.cid, "method": "POST", "url": ENDPOINT,
+                             "body": request.body(p.model, p.msgs, self.s)}) for p in batch]
+        try:
+            upload = await self.client.files.create(
+                file=("mira-captions.jsonl", io.BytesIO("\n".join(lines).encode())), purpose="batch")
+            created = await self.client.batches.create(
+                input_file_id=upload.id, endpoint=ENDPOINT, completion_window="24h",
+                metadata={"source": "mira", "prompt_version": prompt.PROMPT_VERSION})
+        except openai.APIError as exc:
+            self._fail(batch, exc)
+            return
+        log.info("submitted batch %s with %d caption requests", created.id, len(batch))
+        self.ledger.put([p.cid for p in batch], created.id)
+        self._watch(created.id)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _gather(self) -> None:
+        if len(self.gathered) >= self.s.caption_batch_max_requests:
+            self._spawn(self.flush())
+        elif self._flush_at is None:
+            self._flush_at = time.monotonic() + self.s.caption_batch_wait_s
+            self._spawn(self._flush_later(self._flush_at))
+
+    async def _flush_later(self, at: float) -> None:
+        await asyncio.sleep(at - time.monotonic())
+        if self._flush_at == at:  # not already flushed because the batch filled up
+            await self.flush()
+
+    def _watch(self, batch_id: str) -> None:
+        if batch_id not in self._watched:
+            self._watched.add(batch_id)
+            self._spawn(self._poll(batch_id))
+
+    async def _poll(self, batch_id: str) -> None:
+        """Wait for the batch to end, then resolve every pending request it holds."""
+        try:
+            while (batch := await self.client.batches.retrieve(batch_id)).status not in DONE:
+                await asyncio.sleep(self.s.caption_batch_poll_s)
+            if batch.status != "completed":
+                self._fail(self._members(batch_id), RetryLater(f"batch {batch_id} ended {batch.status}; the clip is retried"))
+                return
+            lines: dict[str, dict[str, Any]] = {}
+            for file_id in filter(None, (batch.output_file_id, batch.error_file_id)):
+                text = (await self.client.files.content(file_id)).text
+                for row in map(json.loads, filter(str.strip, text.splitlines())):
+                    lines[row["custom_id"]] = row.get("response") or {"status_code": 500, "body": row}
+            missing = {"status_code": 500, "body": {"error": {"message": f"no result line in {batch_id}"}}}
+            for p in self._members(batch_id):
+                self.pending.pop(p.cid, None)  # the ledger keeps it: a redelivery reads this batch again
+                p.line.set_result(lines.get(p.cid, missing))
+        except openai.APIError as exc:
+            self._fail(self._members(batch_id), exc)
+        finally:
+            self._watched.discard(batch_id)
+
+    def _members(self, batch_id: str) -> list[Pending]:
+        return [p for p in self.pending.values() if self.ledger.batch_of(p.cid) == batch_id]
+
+    def _fail(self, pendings: list[Pending], exc: BaseException) -> None:
+        if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and exc.status_code not in (408, 429):
+            exc = fail_fast(exc)
+        elif isinstance(exc, openai.APIError):
+            exc = RetryLater(f"batch API error: {exc}")
+        for p in pendings:
+            self.pending.pop(p.cid, None)
+            self.live.budget.settle(p.worst_usd, 0.0)
+            p.line.set_exception(exc)
+        self.ledger.drop([p.cid for p in pendings])  # nothing was paid: a retry submits again
+
+    async def _outcome(self, p: Pending, line: dict[str, Any]) -> CaptionOutcome:
+        status, body = int(line.get("status_code", 500)), line.get("body") or {}
+        image = image_tokens(p.model, p.grid_w, p.grid_h, self.s.caption_image_detail)
+        usage = reply.usage_from(body, p.model, image, self.s.caption_batch_discount) if status == 200 else Usage()
+        self.live.budget.settle(p.worst_usd, 0.0 if p.cid in self._charged else usage.cost_usd)
+        self._charged.add(p.cid)
+        if status != 200:
+            message = str((body.get("error") or {}).get("message", ""))
+            if status in (408, 409, 429) or status >= 500:
+                raise RetryLater(f"batch line answered {status}: {message}")
+            raise reject(status, message)
+        try:
+            return await self.live.finish(p.model, p.msgs, True, p.grid_w, p.grid_h,
+                                          reply.read_reply(body, structured=True), usage)
+        except openai.APIStatusError as exc:
+            raise fail_fast(exc) from exc
