@@ -1,0 +1,63 @@
+"""Chooses each clip's hint: the manifest's short caption, the hint model's sentence, or none, trying the
+sources in MIRA_HINT_ORDER and taking the first that gives one.
+
+A hint is optional (MiraData found captions nearly as good without), so a hint model that fails for one
+clip falls through to the next source instead of holding the clip back; only a rejected key (401/403)
+stops the stage, since then every clip would silently lose its hint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import openai
+
+from services.hint.settings import HintSettings
+from services.hint.vlm import HintModel
+from shared.messages import Hint
+from shared.runtime.errors import Fatal
+
+log = logging.getLogger(__name__)
+
+
+class HintChooser:
+    def __init__(self, settings: HintSettings, load_grid: Callable[[str], Awaitable[bytes]],
+                 model: HintModel | None = None) -> None:
+        self.s = settings
+        self.load_grid = load_grid  # grid URI -> JPEG bytes (the blob store's get)
+        wants_model = "model" in settings.hint_order and settings.model_configured
+        self.model = model or (HintModel(settings) if wants_model else None)
+        self.fell_through = 0  # model failures that fell through to the next source
+
+    async def aclose(self) -> None:
+        if self.model is not None:
+            await self.model.aclose()
+
+    async def choose(self, manifest_hint: str | None, grid_uri: str) -> Hint:
+        for source in self.s.hint_order:
+            if source == "none":
+                break
+            if source == "manifest":
+                text = " ".join((manifest_hint or "").split())
+                if text:
+                    return Hint(text=text, source="manifest")
+            elif self.model is not None:
+                text = await self._from_model(grid_uri)
+                if text:
+                    return Hint(text=text, source="model")
+        return Hint(text=None, source="none")
+
+    async def _from_model(self, grid_uri: str) -> str | None:
+        try:
+            return await self.model.describe(await self.load_grid(grid_uri)) if self.model else None
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise Fatal(f"the hint model endpoint rejected MIRA_HINT_API_KEY ({exc.status_code}); check "
+                            "MIRA_HINT_API_KEY and MIRA_HINT_BASE_URL") from exc
+            reason = f"{exc.status_code} {exc.message}"
+        except openai.APIError as exc:  # connection errors and timeouts, after the SDK's retries
+            reason = f"{type(exc).__name__}: {exc}"
+        self.fell_through += 1
+        log.warning("hint model failed (%s); trying the next hint source", reason)
+        return None

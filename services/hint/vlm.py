@@ -1,0 +1,69 @@
+"""The hint model: one short sentence about the clip from a small vision model behind an OpenAI-compatible
+endpoint, shown the same 2x4 grid the caption model gets. Its reply is trimmed to one sentence and capped
+at MIRA_HINT_MAX_WORDS words, because the hint is quoted into the caption prompt.
+"""
+
+from __future__ import annotations
+
+import re
+
+import openai
+
+import prompt
+from services.caption.request import data_url
+from services.hint.settings import HintSettings
+
+HINT_PROMPT = (
+    "{grid}\n\nWrite a one-sentence caption of this video in at most {words} words: the main subject and "
+    "what it does, and where if it matters. Do not mention frames, the grid or the image. Reply with the "
+    "sentence only."
+)
+# A sentence ends at . ! or ? followed by a capital, unless the word before it is a short abbreviation.
+_SENTENCE_END = re.compile(r"(?<=\w{3}[.!?])\s+(?=[A-Z\"'])")
+_LABEL = re.compile(r"^\s*(?:\*\*)?(?:caption|hint|answer|sentence)(?:\*\*)?\s*:\s*", re.IGNORECASE)
+
+
+def one_sentence(text: str | None, max_words: int) -> str | None:
+    """The first sentence of a reply, without label or quotes, at most `max_words` words; None if empty."""
+    if not text:
+        return None
+    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
+    line = _LABEL.sub("", line).strip().strip("\"'*` ")
+    sentence = _SENTENCE_END.split(line, maxsplit=1)[0].strip()
+    words = sentence.split()
+    if not words:
+        return None
+    if len(words) > max_words:
+        # Cut at the word limit; drop a dangling joiner so the hint still reads as a sentence.
+        words = words[:max_words]
+        while len(words) > 1 and words[-1].lower().strip(",;:") in {"and", "or", "with", "while", "the", "a",
+                                                                        "an", "of", "in", "on", "at", "to"}:
+            words.pop()
+        sentence = " ".join(words).rstrip(",;:") + "."
+    return sentence
+
+
+class HintModel:
+    def __init__(self, settings: HintSettings, client: openai.AsyncOpenAI | None = None) -> None:
+        self.s = settings
+        key = settings.hint_api_key.get_secret_value() if settings.hint_api_key else "unused"
+        self.client = client or openai.AsyncOpenAI(
+            api_key=key, base_url=settings.hint_base_url, timeout=settings.hint_timeout_s,
+            max_retries=settings.hint_max_retries)
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    async def describe(self, grid_jpeg: bytes) -> str | None:
+        """One capped sentence, or None when the model said nothing usable. API errors propagate."""
+        text = HINT_PROMPT.format(grid=prompt.grid_description(), words=self.s.hint_max_words)
+        reply = await self.client.chat.completions.create(
+            model=self.s.hint_model, max_completion_tokens=self.s.hint_max_output_tokens,
+            messages=[{"role": "user", "content": [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": data_url(grid_jpeg), "detail": self.s.hint_image_detail}},
+            ]}])
+        message = reply.choices[0].message if reply.choices else None
+        if message is None or message.refusal:
+            return None
+        return one_sentence(message.content, self.s.hint_max_words)
