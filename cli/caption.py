@@ -6,16 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 
-from cli.pipeline import LocalPipeline
-from cli.services import model_configured, services_to_run
+from cli.services import model_configured
+from cli.session import follow, pipeline_session, publish_all
 from cli.summary import print_summary
 from cli.tracker import Tracker
 from services.ingest.manifest import RowError, read_manifest
 from services.ingest.sources import expand_paths, new_request_id, to_job
-from shared import broker, kafka
 from shared.messages import ClipJob, ClipSubmission
 from shared.runtime.errors import BadInput
 from shared.settings import Settings
@@ -64,7 +62,6 @@ def plan(subs: list[ClipSubmission], problems: list[str]) -> dict[str, tuple[Cli
 
 
 async def _caption(args: argparse.Namespace) -> int:
-    settings = Settings()
     subs, problems = collect(args.sources, args.manifest, new_request_id())
     jobs = plan(subs, problems)
     for problem in problems:
@@ -72,60 +69,17 @@ async def _caption(args: argparse.Namespace) -> int:
     if not jobs:
         print("nothing to caption", file=sys.stderr)
         return 1
-    pipeline = None
-    running = None if settings.kafka_bootstrap else broker.running_pipeline(settings.home)
-    if running:
-        settings = settings.model_copy(update={"kafka_bootstrap": running["bootstrap"]})
-    elif not settings.kafka_bootstrap or args.wait:
-        services, _ = services_to_run()
-        pipeline = LocalPipeline(settings, services, log_dir=settings.home / "logs")
-        print(f"starting an embedded pipeline ({', '.join(services)}); logs in {settings.home / 'logs'}",
-              file=sys.stderr)
-        settings = await pipeline.start()
-    wait = args.wait or pipeline is not None  # an embedded broker must not vanish before the work is done
-    try:
-        done_at = Topic.RECORDS if model_configured() else Topic.HINTED
-        tracker = Tracker(settings, jobs, done_at)
+    async with pipeline_session(Settings()) as (settings, pipeline):
+        wait = args.wait or pipeline is not None  # an embedded broker must not vanish before the work is done
+        tracker = Tracker(settings, jobs, Topic.RECORDS if model_configured() else Topic.HINTED)
         if wait:
             await tracker.start()
-        await _submit(settings, [sub for sub, _ in jobs.values()])
+        await publish_all(settings, [sub for sub, _ in jobs.values()])
         print(f"submitted {len(jobs)} clips", file=sys.stderr)
         if not wait:
             for _, job in jobs.values():
                 print(job.clip.clip_id)
             return 0
-        await _follow(tracker, pipeline, args.timeout)
+        await follow(tracker, pipeline, args.timeout)
         await tracker.stop()
         return print_summary(tracker, [job for _, job in jobs.values()], problems, settings)
-    finally:
-        if pipeline:
-            await pipeline.stop()
-
-
-async def _submit(settings: Settings, subs: list[ClipSubmission]) -> None:
-    producer = kafka.make_producer(settings)
-    await producer.start()
-    try:
-        topic = kafka.topic_name(settings, Topic.SUBMISSIONS)
-        await asyncio.gather(*[producer.send_and_wait(topic, kafka.encode(s), key=kafka.key_of(s)) for s in subs])
-    finally:
-        await producer.stop()
-
-
-async def _follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: float | None) -> None:
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    last = ""
-    while not tracker.done:
-        await tracker.poll()
-        if pipeline:
-            pipeline.supervise()
-            if pipeline.fatal:
-                print(f"stopping: {', '.join(pipeline.fatal)} failed fatally", file=sys.stderr)
-                return
-        line = tracker.line()
-        if line != last:
-            print(line, file=sys.stderr)
-            last = line
-        if deadline and time.monotonic() > deadline:
-            print(f"timed out with {len(tracker.pending)} clips still in the pipeline", file=sys.stderr)
-            return

@@ -8,6 +8,7 @@ a rejected API key) is not, and its last log lines are shown instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -51,12 +52,13 @@ class LocalPipeline:
     def _spawn(self, name: str) -> None:
         env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": self.bootstrap, "MIRA_HOME": str(self.settings.home),
                "MIRA_HEALTH_PORT": str(self.ports[name]), "MIRA_HEALTH_HOST": "127.0.0.1"}
-        out = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], env=env,
-                                            stdout=out, stderr=subprocess.STDOUT if out else None)
+        with contextlib.ExitStack() as files:
+            out = None
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                out = files.enter_context(open(self.log_dir / f"{name}.log", "ab"))  # the child keeps its copy
+            self.procs[name] = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], env=env,
+                                                stdout=out, stderr=subprocess.STDOUT if out else None)
         services = {n: {"pid": p.pid, "health_port": self.ports[n]} for n, p in self.procs.items()}
         broker.write_pipeline(self.settings.home, self.bootstrap, services)
 

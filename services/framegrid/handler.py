@@ -7,25 +7,18 @@ so resubmitted clips and recaptions never decode the video again.
 from __future__ import annotations
 
 import asyncio
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 from prometheus_client import Counter
 
 from services.framegrid.render import render_grid
 from services.framegrid.settings import FramegridSettings
-from shared import ids
+from shared import grids, ids
 from shared.blobstore import open_blobstore
-from shared.messages import ClipJob, GridInfo, GridReady, Part, VideoInfo
+from shared.grids import StoredGrid
+from shared.messages import ClipJob, GridInfo, GridReady
 from shared.runtime.stage import Stage, StageContext
 from shared.topics import Topic
-
-
-class StoredGrid(Part):
-    """What is kept beside a grid so it can be reused without decoding."""
-
-    video: VideoInfo
-    grid: GridInfo
 
 
 class FramegridStage(Stage[ClipJob]):
@@ -44,12 +37,10 @@ class FramegridStage(Stage[ClipJob]):
     async def handle(self, message: ClipJob) -> GridReady:
         model = message.options.model or self.settings.sizing_model
         alias = self._alias(message, model)
-        stored = await self._reuse(alias)
+        stored = await grids.load(self.blobs, alias)
         if stored is None:
             stored = await self._render(message, model)
-            meta = await self.blobs.put(stored.model_dump_json().encode(), suffix=".json",
-                                        content_type="application/json")
-            await self.blobs.put_alias(alias, meta.uri)
+            await grids.save(self.blobs, stored, alias)
             self.grids.labels("rendered").inc()
         else:
             self.grids.labels("reused").inc()
@@ -60,13 +51,6 @@ class FramegridStage(Stage[ClipJob]):
         clip = message.clip
         return "grid:" + ids.digest(clip.source_uri, clip.start_s, clip.end_s, s.sample_mode, s.keyframe_tolerance_s,
                                     s.grid_tile_budget, s.jpeg_quality, model, length=32)
-
-    async def _reuse(self, alias: str) -> StoredGrid | None:
-        uri = await self.blobs.get_alias(alias)
-        if uri is None:
-            return None
-        stored = StoredGrid.model_validate(json.loads(await self.blobs.get(uri)))
-        return stored if await self.blobs.exists(stored.grid.uri) else None
 
     async def _render(self, message: ClipJob, model: str) -> StoredGrid:
         loop = asyncio.get_running_loop()

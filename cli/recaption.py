@@ -1,0 +1,93 @@
+"""`mira recaption (--all | --clip ID... | --prompt-version-not V | --status S...) [--model M]`: publish a
+recaption request; `--dry-run` shows what it would select and cost, `--wait` follows it to the records."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+
+import prompt
+from cli.connect import running_settings
+from cli.session import follow, pipeline_session, publish_all
+from cli.summary import print_summary
+from cli.tracker import Tracker
+from services.ingest.sources import new_request_id
+from services.recaption.selection import job_for, selected
+from shared.messages import RecaptionRequest
+from shared.runtime.errors import BadInput
+from shared.settings import Settings
+from shared.store.records import RecordStore
+from shared.topics import Topic
+from shared.vision_models import cost_usd
+
+FALLBACK_INPUT_TOKENS, FALLBACK_OUTPUT_TOKENS = 1900, 500  # a 2048x576 grid plus prompt; ~330 words out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recaption", help="recaption the clips a selector picks (new record versions)")
+    p.add_argument("--all", action="store_true", help="every clip")
+    p.add_argument("--clip", dest="clip_ids", nargs="+", default=[], metavar="ID")
+    p.add_argument("--prompt-version-not", metavar="V",
+                   help="clips captioned with another prompt version ('current': the prompt in prompt.py)")
+    p.add_argument("--status", dest="status_in", nargs="+", default=[],
+                   choices=["success", "truncated", "refused", "failed"])
+    p.add_argument("--model-is", metavar="M", help="clips captioned by model M")
+    p.add_argument("--created-before", type=datetime.fromisoformat, metavar="ISO_TIME")
+    p.add_argument("--model", help="caption with this model instead of MIRA_CAPTION_MODEL")
+    p.add_argument("--rerender-grids", action="store_true", help="decode again instead of reusing stored grids")
+    p.add_argument("--request-id", help="publishing the same request id again creates no extra versions")
+    p.add_argument("--dry-run", action="store_true", help="print how many clips and the estimated cost only")
+    p.add_argument("--wait", action="store_true", help="follow the new versions to the records")
+    p.add_argument("--timeout", type=float, default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    version_not = prompt.PROMPT_VERSION if args.prompt_version_not == "current" else args.prompt_version_not
+    request = RecaptionRequest(
+        request_id=args.request_id or new_request_id(), all=args.all, clip_ids=args.clip_ids,
+        prompt_version_not=version_not, model_is=args.model_is, status_in=args.status_in,
+        created_before=args.created_before, model=args.model, rerender_grids=args.rerender_grids,
+    )
+    settings = Settings()
+    assert settings.database_url is not None
+    try:
+        with RecordStore.open(settings.database_url) as store:
+            records = list(selected(store, request)) if (args.dry_run or args.wait) else []
+    except BadInput as exc:
+        print(f"mira recaption: {exc.reason}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        model = args.model or _default_model()
+        cost = sum(cost_usd(model, r.input_tokens or FALLBACK_INPUT_TOKENS, r.output_tokens or FALLBACK_OUTPUT_TOKENS)
+                   for r in records)
+        print(f"would recaption {len(records)} clips with {model}; estimated cost ${cost:.4f}")
+        return 0
+    return asyncio.run(_publish(request, records, args))
+
+
+async def _publish(request: RecaptionRequest, records: list, args: argparse.Namespace) -> int:  # type: ignore[type-arg]
+    if not args.wait and running_settings() is None:
+        print("no pipeline is running: use --wait (an embedded one runs for the command) or start `mira up`",
+              file=sys.stderr)
+        return 2
+    async with pipeline_session(Settings()) as (settings, pipeline):
+        jobs = [job_for(r, request) for r in records]
+        tracker = Tracker(settings, [j.job_id for j in jobs], Topic.RECORDS)
+        if args.wait:
+            await tracker.start()
+        await publish_all(settings, [request])
+        print(f"published recaption request {request.request_id}", file=sys.stderr)
+        if not args.wait:
+            return 0
+        await follow(tracker, pipeline, args.timeout)
+        await tracker.stop()
+        return print_summary(tracker, jobs, [], settings)
+
+
+def _default_model() -> str:
+    from services.caption.settings import CaptionSettings
+
+    return CaptionSettings().caption_model
+

@@ -1,0 +1,70 @@
+"""What `mira caption` and `mira recaption` share: connect to the running pipeline (or start an embedded
+one for the command's duration), publish, and follow the jobs to their records."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from pydantic import BaseModel
+
+from cli.pipeline import LocalPipeline
+from cli.services import services_to_run
+from cli.tracker import Tracker
+from shared import broker, kafka
+from shared.settings import Settings
+
+
+@asynccontextmanager
+async def pipeline_session(settings: Settings) -> AsyncIterator[tuple[Settings, LocalPipeline | None]]:
+    """Settings pointed at a live broker, and the embedded pipeline started for this command, if any."""
+    running = None if settings.kafka_bootstrap else broker.running_pipeline(settings.home)
+    if running or settings.kafka_bootstrap:
+        if running:
+            settings = settings.model_copy(update={"kafka_bootstrap": running["bootstrap"]})
+        yield settings, None
+        return
+    services, _ = services_to_run()
+    pipeline = LocalPipeline(settings, services, log_dir=settings.home / "logs")
+    print(f"no pipeline running: starting an embedded one ({', '.join(services)}); logs in "
+          f"{settings.home / 'logs'}", file=sys.stderr)
+    try:
+        yield await pipeline.start(), pipeline
+    finally:
+        await pipeline.stop()
+
+
+async def publish_all(settings: Settings, messages: Sequence[BaseModel]) -> None:
+    producer = kafka.make_producer(settings)
+    await producer.start()
+    try:
+        await asyncio.gather(*[
+            producer.send_and_wait(kafka.topic_name(settings, kafka.TOPIC_OF[type(m)]), kafka.encode(m),
+                                   key=kafka.key_of(m))
+            for m in messages
+        ])
+    finally:
+        await producer.stop()
+
+
+async def follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: float | None) -> None:
+    """Show progress until every job is done, a service fails fatally, or the timeout passes."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    last = ""
+    while not tracker.done:
+        await tracker.poll()
+        if pipeline:
+            pipeline.supervise()
+            if pipeline.fatal:
+                print(f"stopping: {', '.join(pipeline.fatal)} failed fatally", file=sys.stderr)
+                return
+        line = tracker.line()
+        if line != last:
+            print(line, file=sys.stderr)
+            last = line
+        if deadline and time.monotonic() > deadline:
+            print(f"timed out with {len(tracker.pending)} clips still in the pipeline", file=sys.stderr)
+            return
