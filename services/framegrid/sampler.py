@@ -141,25 +141,31 @@ class _Cursor:
         self.step = 1 / float(stream.average_rate or stream.guessed_rate or 25)
         self._frames = iter(())  # decoded frames from the current position
         self._pending: VideoFrame | None = None  # read ahead while looking for a target, not yet used
-        self._last_time = -1.0  # time of the last frame handed out from the current position
+        self._last_time = -1.0  # time of the last frame decoded from the current position
+        self._shown: VideoFrame | None = None  # the frame picked last (on screen at the decoding position)
 
     def time_of(self, frame: VideoFrame) -> float:
         return frame.time - self.t0 if frame.time is not None else self._last_time + self.step
 
     def pick(self, target: float, plan: _Plan) -> VideoFrame:
+        self._shown = self._find(target, plan)
+        return self._shown
+
+    def _find(self, target: float, plan: _Plan) -> VideoFrame:
         exactish = plan.tolerance == 0 or (bool(plan.keyframes) and not plan.keyframe_serves(target))
-        sought = not (exactish and self._can_continue_to(target, plan.keyframes))
-        if sought:
+        if exactish and self._shown is not None and self._can_continue_to(target, plan.keyframes):
+            frame = self._shown  # decode on from the frame on screen now
+        else:
             self._seek(target)
-        frame = self._next()
-        if frame is None:
-            raise BadInput(f"no decodable frame at or before {target:.2f} s: the file is truncated or empty")
-        if (
-            sought
-            and target - self.time_of(frame) <= plan.tolerance
-            and self.time_of(frame) >= plan.start - EPS
-        ):
-            return frame  # the keyframe: keyframe mode, or auto with the keyframe close enough
+            first = self._next()
+            if first is None:
+                raise BadInput(
+                    f"no decodable frame at or before {target:.2f} s: the file is truncated or empty"
+                )
+            t = self.time_of(first)
+            if target - t <= plan.tolerance and t >= plan.start - EPS:
+                return first  # the keyframe: keyframe mode, or auto with the keyframe close enough
+            frame = first
         goal = (
             plan.start if plan.tolerance == INF else target
         )  # keyframe mode only decodes on to the clip start
@@ -189,11 +195,8 @@ class _Cursor:
         while True:
             ts = max(0.0, target - back)
             self.container.seek(round((ts + self.t0) / self.tb), stream=self.stream, backward=True)
-            self._frames, self._pending, self._last_time = (
-                iter(self.stream.container.decode(self.stream)),
-                None,
-                -1.0,
-            )
+            self._frames = iter(self.container.decode(self.stream))
+            self._pending, self._shown = None, None
             first = self._next()
             if first is None or self.time_of(first) <= target + EPS or ts == 0.0:
                 self._pending, self._last_time = first, -1.0

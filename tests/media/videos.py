@@ -54,15 +54,37 @@ def bit_columns(width: int) -> list[tuple[int, int]]:
     ]
 
 
-def draw_frame(index: int, width: int, height: int) -> np.ndarray:
-    """The upright picture of frame `index` as an RGB array (height, width, 3)."""
-    img = np.full((height, width, 3), BACKGROUND, np.uint8)
+def draw_frame(index: int, width: int, height: int, texture: np.ndarray | None = None) -> np.ndarray:
+    """The upright picture of frame `index` as an RGB array (height, width, 3).
+
+    With a `texture` (see `make_texture`) the background is a window of it panning 2 px per frame, so
+    encoders and decoders do the work real footage costs them.
+    """
+    if texture is None:
+        img = np.full((height, width, 3), BACKGROUND, np.uint8)
+    else:
+        x = (2 * index) % (texture.shape[1] - width)
+        img = texture[:height, x : x + width].copy()
     img[: max(1, round(height * BAND))] = (220, 30, 30)
     y0, y1 = round(height * BITS_TOP), round(height * BITS_BOTTOM)
     for bit, (x0, x1) in enumerate(bit_columns(width)):
         on = (index >> (INDEX_BITS - 1 - bit)) & 1
         img[y0:y1, x0:x1] = 255 if on else 0
     return img
+
+
+def make_texture(width: int, height: int, seed: int = 1) -> np.ndarray:
+    """Gray-ish detail for panning backgrounds: smooth blobs plus fine grain, never black."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(70, 190, (height // 16 + 2, width // 16 + 2, 3), dtype=np.uint8)
+    smooth = np.repeat(np.repeat(coarse, 16, axis=0), 16, axis=1)[:height, :width].astype(np.int16)
+    grain = rng.integers(-12, 13, (height, width, 1), dtype=np.int16)
+    return np.clip(smooth + grain, 60, 200).astype(np.uint8)
+
+
+def _grains(width: int, height: int, count: int = 5) -> list[np.ndarray]:
+    rng = np.random.default_rng(2)
+    return [rng.integers(-6, 7, (height, width, 1), dtype=np.int16) for _ in range(count)]
 
 
 def frame_times(seconds: float, fps: float, vfr: bool = False) -> list[float]:
@@ -90,6 +112,8 @@ def make_video(
     sar: tuple[int, int] | None = None,
     vfr: bool = False,
     live: bool = False,
+    textured: bool = False,
+    options: dict[str, str] | None = None,
 ) -> Path:
     """Encode a test video whose frame i shows index i (see `draw_frame`) at time `frame_times(...)[i]`.
 
@@ -97,7 +121,8 @@ def make_video(
     convention of the old `rotate` tag) stores the pixels turned and writes a display matrix telling
     players to turn them back (not combined with `sar`). `sar` sets non-square pixels (shown
     width * sar[0] / sar[1] wide); `vfr` makes the frame rate variable;
-    `gop` is the keyframe interval in frames; `live` writes WebM/MKV without duration or cues.
+    `gop` is the keyframe interval in frames; `live` writes WebM/MKV without duration or cues;
+    `textured` pans a detailed background (realistic bitrates); `options` override encoder options.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +134,7 @@ def make_video(
     rate = Fraction(fps).limit_denominator(1001)
     options = {"live": "1"} if live else {}
     with av.open(str(path), "w", format="matroska" if fmt == "mkv" else fmt, options=options) as out:
-        stream = out.add_stream(_ENCODERS[codec], rate=rate, options=dict(_OPTIONS[codec]))
+        stream = out.add_stream(_ENCODERS[codec], rate=rate, options=_OPTIONS[codec] | (options or {}))
         stream.width, stream.height = coded_w, coded_h
         stream.pix_fmt = pix_fmt or "yuv420p"
         stream.codec_context.time_base = Fraction(1, 1000)
@@ -120,8 +145,13 @@ def make_video(
         if turns:
             stream.set_display_rotation(-90 * turns)  # FFmpeg counts counterclockwise
         display_w = round(width * sar[0] / sar[1]) if sar else width  # what a player shows after SAR
-        for i, t in enumerate(frame_times(seconds, fps, vfr)):
-            picture = draw_frame(i, display_w, height)
+        times = frame_times(seconds, fps, vfr)
+        texture = make_texture(display_w + 2 * len(times) + 1, height) if textured else None
+        grains = _grains(display_w, height) if textured else None
+        for i, t in enumerate(times):
+            picture = draw_frame(i, display_w, height, texture)
+            if grains is not None:  # sensor noise differs every frame: P-frames cost what real ones do
+                picture = np.clip(picture + grains[i % len(grains)], 0, 255).astype(np.uint8)
             if sar:
                 picture = _resize(picture, width, height)  # the anamorphic squeeze into stored pixels
             frame = av.VideoFrame.from_ndarray(
