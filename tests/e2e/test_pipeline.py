@@ -50,26 +50,28 @@ def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
     clips, manifest = make_inputs(tmp_path)
     fake_openai.configure(latency_s=0.5)
     up = Up(mira_env)
-    killed: list[str] = []
+    killed: list[int] = []
 
     def terminate_caption_mid_run() -> None:
         """SIGTERM the caption service once the first model request has been answered."""
         deadline = time.monotonic() + 120
         while not fake_openai.chat_requests and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.kill(up.services()["caption"]["pid"], signal.SIGTERM)
-        killed.append("caption")
+        pid = up.services()["caption"]["pid"]
+        os.kill(pid, signal.SIGTERM)
+        killed.append(pid)
 
     chaos = threading.Thread(target=terminate_caption_mid_run, daemon=True)
     chaos.start()
     try:
         result = mira(mira_env, "caption", str(clips), "--manifest", str(manifest), "--wait")
         chaos.join(5)
+        restarted = up.services()["caption"]["pid"]
         out = tmp_path / "out.jsonl"
         exported = mira(mira_env, "export", "--format", "jsonl", "-o", str(out))
     finally:
         assert up.stop() == 0
-    assert killed == ["caption"]
+    assert len(killed) == 1 and restarted != killed[0]  # the caption service was stopped mid-run
     # The corrupt clip fails the command, with its reason; every other clip is recorded.
     assert result.returncode == 1, result.stderr
     assert "dead-lettered: 1" in result.stdout
@@ -91,6 +93,6 @@ def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
     for request in fake_openai.chat_requests:
         assert len(request.images) == 1
         assert white_separators(request.images[0].data)
-    hinted = [r for r in fake_openai.chat_requests if "A person talks in front of a wall." in r.text]
-    assert hinted and all('this video depicts "A person talks in front of a wall."' in r.text for r in hinted)
+    hinted = [r for r in fake_openai.chat_requests if 'video depicts "A person talks in front of a wall' in r.text]
+    assert hinted and len(hinted) < len(fake_openai.chat_requests)  # clips without a hint get none
     assert "sk-test-secret-123" not in (tmp_path / "up.log").read_text()
