@@ -43,8 +43,9 @@ def render_grid(clip: ClipSpan, settings: FramegridSettings, model: str | None =
     with open_source(clip.source_uri, settings) as container:
         sampled = sample_clip(container, clip, settings.sample_mode, settings.keyframe_tolerance_s, limits)
         dw, dh = display_size(sampled.frames[0], sampled.sample_aspect)
-        # A grid of 4 frames across and 2 down has twice the frames' aspect (separators aside).
-        layout = Layout.within(*grid_size_for(model, settings.grid_tile_budget, 2 * dw / dh))
+        cell_aspect = settings.grid_cell_aspect or dw / dh
+        # A grid of 4 cells across and 2 down has twice the cells' aspect (separators aside).
+        layout = Layout.within(*grid_size_for(model, settings.grid_tile_budget, 2 * cell_aspect))
         converted: dict[int, np.ndarray] = {}  # short clips repeat frames: convert each once
         for frame in sampled.frames:
             if id(frame) not in converted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.messages import SampleMode
 from shared.settings import MiraSettings
@@ -41,6 +41,12 @@ class FramegridSettings(MiraSettings):
     grid_tile_budget: int = Field(
         8, ge=1, description="512 px tiles the grid image may cost (8: 2048x576 at 16:9)."
     )
+    grid_cell_aspect: float | None = Field(
+        None,
+        gt=0,
+        description="Cell width/height for every grid (e.g. 16:9), letterboxing other shapes; unset fits "
+        "the cells to each video's display shape so no pixel is spent on bars.",
+    )
     jpeg_quality: int = Field(85, ge=30, le=100)
     max_file_bytes: int = Field(16 * GiB, ge=1, description="Larger sources are refused.")
     max_duration_s: float = Field(6 * 3600.0, gt=0, description="Longer videos are refused.")
@@ -49,6 +55,15 @@ class FramegridSettings(MiraSettings):
     )
     decode_timeout_s: float = Field(120.0, gt=0, description="A clip still decoding after this is refused.")
     http_timeout_s: float = Field(30.0, gt=0, description="Network read timeout for http(s) and s3 sources.")
+
+    @field_validator("grid_cell_aspect", mode="before")
+    @classmethod
+    def _ratio(cls, value: object) -> object:
+        """Accept "16:9" as well as 1.777."""
+        if isinstance(value, str) and ":" in value:
+            w, h = value.split(":", 1)
+            return float(w) / float(h)
+        return value or None
 
     @property
     def sizing_model(self) -> str:

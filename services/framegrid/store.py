@@ -42,6 +42,7 @@ def grid_alias(clip: ClipSpan, settings: FramegridSettings, model: str) -> str:
         "mode": settings.sample_mode,
         "tolerance": settings.keyframe_tolerance_s,
         "tiles": settings.grid_tile_budget,
+        "cell_aspect": settings.grid_cell_aspect,
         "rule": rule,
         "quality": settings.jpeg_quality,
     }

@@ -39,7 +39,9 @@ def clip(source: Path | str, start_s: float = 0.0, end_s: float | None = None) -
     return ClipSpan(clip_id="clip", video_id="video", source_uri=str(source), start_s=start_s, end_s=end_s)
 
 
-def render(source: Path | str, start_s: float = 0.0, end_s: float | None = None, **overrides: object) -> RenderedGrid:
+def render(
+    source: Path | str, start_s: float = 0.0, end_s: float | None = None, **overrides: object
+) -> RenderedGrid:
     return render_grid(clip(source, start_s, end_s), settings(**overrides))
 
 
