@@ -32,9 +32,7 @@ class FramegridStage(Stage[ClipJob]):
         self.blobs = open_blobstore(ctx.settings.blob_url)
         # Decoding gets a pool sized to the machine, apart from the runtime's pool for quick blocking calls.
         self.decoders = ThreadPoolExecutor(self.settings.decode_workers, thread_name_prefix="decode")
-        self.grids = Counter(
-            "mira_grids", "Grids by outcome (rendered, reused)", ["outcome"], registry=ctx.registry
-        )
+        self.grids = Counter("mira_grids", "Grids by outcome (rendered, reused)", ["outcome"], registry=ctx.registry)
 
     async def handle(self, message: ClipJob) -> GridReady:
         model = message.options.model or self.settings.sizing_model
@@ -51,31 +49,16 @@ class FramegridStage(Stage[ClipJob]):
     def _alias(self, message: ClipJob, model: str) -> str:
         s = self.settings
         clip = message.clip
-        return "grid:" + ids.digest(
-            clip.source_uri,
-            clip.start_s,
-            clip.end_s,
-            s.sample_mode,
-            s.keyframe_tolerance_s,
-            s.grid_tile_budget,
-            s.jpeg_quality,
-            model,
-            length=32,
-        )
+        return "grid:" + ids.digest(clip.source_uri, clip.start_s, clip.end_s, s.sample_mode, s.keyframe_tolerance_s,
+                                    s.grid_tile_budget, s.jpeg_quality, model, length=32)
 
     async def _render(self, message: ClipJob, model: str) -> StoredGrid:
         loop = asyncio.get_running_loop()
         grid = await loop.run_in_executor(self.decoders, render_grid, message.clip, self.settings, model)
         ref = await self.blobs.put(grid.jpeg, suffix=".jpg", content_type="image/jpeg")
-        info = GridInfo(
-            uri=ref.uri,
-            sha256=ref.sha256,
-            width=grid.width,
-            height=grid.height,
-            frame_times_s=grid.frame_times_s,
-            sample_mode=grid.sample_mode,
-            image_tokens=grid.image_tokens,
-        )
+        info = GridInfo(uri=ref.uri, sha256=ref.sha256, width=grid.width, height=grid.height,
+                        frame_times_s=grid.frame_times_s, sample_mode=grid.sample_mode,
+                        image_tokens=grid.image_tokens)
         return StoredGrid(video=grid.video, grid=info)
 
     async def stop(self) -> None:
