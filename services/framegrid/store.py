@@ -1,6 +1,7 @@
 """Grids are stored once and reused: the same clip range rendered with the same settings for the same
 image-token rule maps (by an alias in the blob store) to the grid already stored, so a redelivered job or
-a recaption with another prompt never decodes the video again.
+a recaption with another prompt never decodes the video again. Descriptions are kept by shared/grids.py,
+which recaption reads too.
 """
 
 from __future__ import annotations
@@ -9,26 +10,17 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from services.framegrid.render import RenderedGrid, render_grid
 from services.framegrid.settings import FramegridSettings
-from shared.blobstore import BlobStore
-from shared.messages import ClipSpan, GridInfo, VideoInfo
+from shared import grids
+from shared.blobstore import BlobRef, BlobStore
+from shared.grids import StoredGrid
+from shared.messages import ClipSpan, GridInfo
 from shared.vision_models import model_spec
 
 RENDER_VERSION = 1  # bump when the renderer draws different pixels for the same inputs
 
 RunBlocking = Callable[..., Awaitable[Any]]
-
-
-class StoredGrid(BaseModel):
-    """What a stored grid's description blob holds: everything GridReady needs besides the job."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    video: VideoInfo
-    grid: GridInfo
 
 
 def grid_alias(clip: ClipSpan, settings: FramegridSettings, model: str) -> str:
@@ -49,33 +41,17 @@ def grid_alias(clip: ClipSpan, settings: FramegridSettings, model: str) -> str:
     return "grid:" + json.dumps(key, sort_keys=True)
 
 
-async def find_grid(store: BlobStore, alias: str) -> StoredGrid | None:
-    uri = await store.get_alias(alias)
-    if uri is None or not await store.exists(uri):
-        return None
-    stored = StoredGrid.model_validate_json(await store.get(uri))
-    return stored if await store.exists(stored.grid.uri) else None
-
-
-async def save_grid(store: BlobStore, alias: str, rendered: RenderedGrid) -> StoredGrid:
-    image = await store.put(rendered.jpeg, suffix=".jpg", content_type="image/jpeg")
-    stored = StoredGrid(
-        video=rendered.video,
-        grid=GridInfo(
-            uri=image.uri,
-            sha256=image.sha256,
-            width=rendered.width,
-            height=rendered.height,
-            frame_times_s=rendered.frame_times_s,
-            sample_mode=rendered.sample_mode,
-            image_tokens=rendered.image_tokens,
-        ),
+def stored_grid(rendered: RenderedGrid, image: BlobRef) -> StoredGrid:
+    info = GridInfo(
+        uri=image.uri,
+        sha256=image.sha256,
+        width=rendered.width,
+        height=rendered.height,
+        frame_times_s=rendered.frame_times_s,
+        sample_mode=rendered.sample_mode,
+        image_tokens=rendered.image_tokens,
     )
-    description = await store.put(
-        stored.model_dump_json().encode(), suffix=".json", content_type="application/json"
-    )
-    await store.put_alias(alias, description.uri)  # last: an alias never points at a half-stored grid
-    return stored
+    return StoredGrid(video=rendered.video, grid=info)
 
 
 class GridMaker:
@@ -91,7 +67,10 @@ class GridMaker:
         the decode off the event loop (the handler passes ctx.run_blocking)."""
         model = model or self.settings.sizing_model
         alias = grid_alias(clip, self.settings, model)
-        if not rerender and (found := await find_grid(self.store, alias)) is not None:
+        if not rerender and (found := await grids.load(self.store, alias)) is not None:
             return found, False
-        rendered = await run_blocking(render_grid, clip, self.settings, model)
-        return await save_grid(self.store, alias, rendered), True
+        rendered: RenderedGrid = await run_blocking(render_grid, clip, self.settings, model)
+        image = await self.store.put(rendered.jpeg, suffix=".jpg", content_type="image/jpeg")
+        stored = stored_grid(rendered, image)
+        await grids.save(self.store, stored, alias)  # the alias is written last: never a half-stored grid
+        return stored, True
