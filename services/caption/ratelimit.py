@@ -172,22 +172,23 @@ class RateLimiter:
                     raw.http_response.json()  # an unreadable body is a server fault: retried below
                 except (openai.APIError, json.JSONDecodeError) as exc:
                     if isinstance(exc, openai.APIStatusError):
-                        self._observe_headers(exc.response.headers)
+                        self._observe_headers(exc.response.headers, tokens)
                     if not retryable(exc):  # the caller maps it (fail_fast) after its own checks
                         self.stats.failed += 1
                         raise
                     last, delay = exc, self._backoff(exc, attempt)
                     log.info("model call failed (%s), retry in %.1fs", describe(exc), delay)
                     continue
-            self._observe_headers(raw.headers)
+            self._observe_headers(raw.headers, tokens)
             self._observe_latency(time.monotonic() - started)
             return raw
         self.stats.failed += 1
         raise RetryLater(f"model call failed {self.s.caption_max_retries + 1} times: {describe(last)}", delay)
 
     def settle(self, estimated: int, actual: int) -> None:
-        """Correct the token bucket once the real usage is known."""
-        self.tokens.level = min(self.tokens.capacity, self.tokens.level + estimated - actual)
+        """Charge what a call used beyond its estimate. Nothing is refunded below it: OpenAI counts a
+        request's prompt estimate plus its output limit when it arrives, whatever it then uses."""
+        self.tokens.level -= max(0, actual - estimated)
 
     async def _admit(self, tokens: int) -> None:
         async with self._gate:
@@ -215,16 +216,19 @@ class RateLimiter:
         cap = min(self.s.caption_backoff_max_s, self.s.caption_backoff_base_s * 2 ** attempt)
         return self._rng.uniform(cap / 2, cap)
 
-    def _observe_headers(self, headers: httpx2.Headers) -> None:
-        for kind, bucket, configured in (("requests", self.requests, self.rpm),
-                                         ("tokens", self.tokens, self.tpm)):
+    def _observe_headers(self, headers: httpx2.Headers, tokens: int) -> None:
+        for kind, bucket, configured, need in (("requests", self.requests, self.rpm, 1),
+                                               ("tokens", self.tokens, self.tpm, tokens)):
             limit = _number(headers.get(f"x-ratelimit-limit-{kind}"))
-            if limit:  # the server's limit caps ours; never plan above it
-                bucket.per_minute = min(configured, limit * self.s.caption_rate_headroom)
+            if not limit:
+                continue
+            bucket.per_minute = min(configured, limit * self.s.caption_rate_headroom)  # never plan above it
             remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
-            reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}"))
-            if remaining is not None and remaining < 1 and reset:
-                self.paused_until = max(self.paused_until, time.monotonic() + reset)
+            reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}")) or 0.0
+            if remaining is not None and remaining < need:
+                # Reset is when the whole limit is back; the next request only needs `need` of it.
+                wait = min(reset, (need - remaining) * 60.0 / limit)
+                self.paused_until = max(self.paused_until, time.monotonic() + wait)
         self._resize()
 
     def _observe_latency(self, seconds: float) -> None:

@@ -32,7 +32,8 @@ class CaptionSettings(MiraSettings):
     caption_backoff_base_s: float = Field(1.0, gt=0)
     caption_backoff_max_s: float = Field(60.0, gt=0)
     caption_image_detail: Literal["high", "low", "auto"] = "high"
-    caption_max_output_tokens: int = Field(1500, ge=64, description="~350 words of captions fit in ~700.")
+    caption_max_output_tokens: int = Field(
+        1000, ge=64, description="~350 words of captions take ~500; rate limits count the whole limit.")
     caption_temperature: float | None = Field(None, ge=0, le=2, description="Unset: the server's default.")
     budget_usd: float | None = Field(
         None, ge=0, description="MIRA_BUDGET_USD: pause captioning once this much is spent; unset = no cap.")

@@ -53,6 +53,7 @@ class FakeOpenAI:
         with self._lock:
             self.faults = Faults()
             self._script.load(())
+            self.limiter = Limiter()
             self.requests.clear()
             self.batches_created.clear()
 

@@ -1,0 +1,109 @@
+"""The client-side rate limiter against a server that enforces requests and tokens per minute."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from services.caption.captioner import Captioner
+from services.caption.ratelimit import parse_duration
+from tests.caption.conftest import GRID_H, GRID_W, caption_settings
+from tests.fake_openai import FakeOpenAI
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("1s", 1.0), ("20ms", 0.02), ("6m0s", 360.0), ("1h2m3.5s", 3723.5), ("0.250s", 0.25), ("", None), ("soon", None),
+])
+def test_reset_headers_parse(text: str, seconds: float | None) -> None:
+    assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+async def _caption_many(cap: Captioner, grid: bytes, n: int) -> float:
+    started = time.monotonic()
+    outcomes = await asyncio.gather(*[cap.caption(grid, GRID_W, GRID_H, f"clip {i}") for i in range(n)])
+    assert [o.status for o in outcomes] == ["success"] * n  # nothing lost
+    return time.monotonic() - started
+
+
+async def test_requests_are_paced_under_the_limit_without_429s(fake_openai: FakeOpenAI, grid: bytes) -> None:
+    fake_openai.configure(rpm=600)  # enforced per second, as OpenAI does: 10 per second
+    cap = Captioner(caption_settings(fake_openai, caption_rpm=600, caption_tpm=10_000_000))
+    try:
+        elapsed = await _caption_many(cap, grid, 30)
+    finally:
+        await cap.aclose()
+    assert fake_openai.limiter.rejected == 0
+    # One second's worth goes at once, the rest at 95% of 10/s.
+    assert 1.8 < elapsed < 4.0
+
+
+async def test_server_limit_below_ours_is_learned_from_headers(fake_openai: FakeOpenAI, grid: bytes) -> None:
+    fake_openai.configure(rpm=600, tpm=3_000_000)
+    cap = Captioner(caption_settings(fake_openai, caption_rpm=6000, caption_tpm=6_000_000, caption_max_retries=8))
+    try:
+        await _caption_many(cap, grid, 30)  # the first burst meets 429s, then the budget is learned
+        assert cap.limiter.requests.per_minute == pytest.approx(600 * 0.95)
+        assert cap.limiter.tokens.per_minute == pytest.approx(3_000_000 * 0.95)
+        first_wave = fake_openai.limiter.rejected
+        assert first_wave > 0 and cap.limiter.stats.rate_limited == first_wave
+        await asyncio.sleep(1.0)
+        await _caption_many(cap, grid, 20)
+    finally:
+        await cap.aclose()
+    assert fake_openai.limiter.rejected == first_wave  # the second wave met no 429
+
+
+async def test_token_budget_paces_big_requests(fake_openai: FakeOpenAI, grid: bytes) -> None:
+    # Each request counts ~2,000 tokens (prompt, 595 image tokens, 1,000 output limit): 60k/min is 30/min.
+    fake_openai.configure(tpm=60_000)
+    cap = Captioner(caption_settings(fake_openai, caption_tpm=60_000))
+    try:
+        elapsed = await _caption_many(cap, grid, 3)
+    finally:
+        await cap.aclose()
+    assert fake_openai.limiter.rejected == 0
+    assert elapsed > 2.5  # about 2 s per request after the first
+
+
+async def test_in_flight_bound_follows_latency(fake_openai: FakeOpenAI, grid: bytes) -> None:
+    fake_openai.configure(latency_s=0.3)
+    cap = Captioner(caption_settings(fake_openai, caption_rpm=1200, caption_tpm=10_000_000))
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, cap.limiter.slots.used)
+            await asyncio.sleep(0.005)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        elapsed = await _caption_many(cap, grid, 40)
+    finally:
+        watcher.cancel()
+        await cap.aclose()
+    # 19 requests/s (95% of 1200/min) at 0.3 s each need about 6 in flight; the bound adds 25% and one.
+    assert 7 <= cap.limiter.suggested_in_flight <= 10
+    assert 5 <= peak <= 12
+    # Enough in flight to keep the request budget busy: 40 requests at 19/s plus one latency.
+    assert elapsed < 2.8
+
+
+async def test_backoff_grows_exponentially_with_jitter(fake_openai: FakeOpenAI, grid: bytes) -> None:
+    fake_openai.configure(mode="status:500")
+    cap = Captioner(caption_settings(fake_openai, caption_backoff_base_s=0.05, caption_backoff_max_s=0.3,
+                                     caption_max_retries=5))
+    try:
+        with pytest.raises(Exception, match="model call failed 6 times"):
+            await cap.caption(grid, GRID_W, GRID_H, None)
+    finally:
+        await cap.aclose()
+    times = [r.at for r in fake_openai.requests]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    caps = [0.05, 0.1, 0.2, 0.3, 0.3]  # base * 2^n, capped at MIRA_CAPTION_BACKOFF_MAX_S
+    for gap, cap_s in zip(gaps, caps, strict=True):
+        assert gap >= cap_s / 2 - 0.01  # jitter draws from [cap / 2, cap]; a loaded machine only adds
+    assert gaps[0] < 0.15 and sum(gaps[3:]) > 0.3
