@@ -26,6 +26,7 @@ import openai
 
 import prompt
 from services.caption import reply, request
+from services.caption.budget import BudgetGate
 from services.caption.captioner import Captioner, CaptionOutcome
 from services.caption.ratelimit import fail_fast, reject
 from services.caption.settings import CaptionSettings
@@ -234,3 +235,16 @@ class BatchCaptioner:
                                           reply.read_reply(body, structured=True), usage)
         except openai.APIStatusError as exc:
             raise fail_fast(exc) from exc
+
+
+def captioner_for(settings: CaptionSettings, state_dir: Path | None = None,
+                  spent_usd: float = 0.0) -> Captioner | BatchCaptioner:
+    """The stage's captioner: live, or batch mode when MIRA_CAPTION_BATCH is set (its ledger in state_dir).
+
+    `spent_usd` is what the records already cost, so MIRA_BUDGET_USD holds across restarts.
+    """
+    live = Captioner(settings, budget=BudgetGate.from_settings(settings, spent_usd))
+    if not settings.caption_batch:
+        return live
+    ledger = state_dir / "caption-batches.json" if state_dir is not None else None
+    return BatchCaptioner(settings, live, ledger)
