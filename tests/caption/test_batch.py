@@ -72,7 +72,7 @@ async def test_restart_reads_the_batch_already_paid_for(fake_openai: FakeOpenAI,
     first = BatchCaptioner(_batch_settings(fake_openai), ledger_path=ledger)
     task = asyncio.create_task(first.caption(make_grid(), GRID_W, GRID_H, "a heron"))
     async with asyncio.timeout(3):
-        while not fake_openai.batches_created:
+        while not ledger.exists():  # submitted and recorded
             await asyncio.sleep(0.02)
     task.cancel()
     await first.aclose()  # the process dies with the batch in progress
