@@ -19,7 +19,7 @@ HINT_PROMPT = (
     "sentence only."
 )
 # A sentence ends at . ! or ? followed by a capital, unless the word before it is a short abbreviation.
-_SENTENCE_END = re.compile(r"(?<=\w{3}[.!?])\s+(?=[A-Z\"'])")
+_SENTENCE_END = re.compile(r"(?:(?<=\w{3}[.!?])|(?<=\w{3}[.!?][\"']))\s+(?=[A-Z\"'])")
 _LABEL = re.compile(r"^\s*(?:\*\*)?(?:caption|hint|answer|sentence)(?:\*\*)?\s*:\s*", re.IGNORECASE)
 
 
@@ -28,8 +28,8 @@ def one_sentence(text: str | None, max_words: int) -> str | None:
     if not text:
         return None
     line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
-    line = _LABEL.sub("", line).strip().strip("\"'*` ")
-    sentence = _SENTENCE_END.split(line, maxsplit=1)[0].strip()
+    line = _LABEL.sub("", line).strip()
+    sentence = _SENTENCE_END.split(line, maxsplit=1)[0].strip().strip("\"'*` ")
     words = sentence.split()
     if not words:
         return None

@@ -1,0 +1,123 @@
+"""Choosing each clip's hint: manifest passthrough, the hint model's one capped sentence, or none, in the
+configured order; and the hint reaching the caption prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.caption.captioner import Captioner
+from services.hint.choose import HintChooser
+from services.hint.settings import HintSettings
+from services.hint.vlm import one_sentence
+from shared.runtime.errors import Fatal
+from tests.caption.conftest import GRID_H, GRID_W, caption_settings, make_grid
+from tests.fake_openai import FakeOpenAI
+
+GRID = make_grid()
+
+
+async def load_grid(uri: str) -> bytes:
+    assert uri == "file:///grids/abc.jpg"
+    return GRID
+
+
+def chooser(fake: FakeOpenAI, **overrides: Any) -> HintChooser:
+    values: dict[str, Any] = {"hint_base_url": fake.base_url, "hint_api_key": "hint-key", "hint_max_retries": 0}
+    return HintChooser(HintSettings(**(values | overrides)), load_grid)
+
+
+async def test_manifest_hint_is_passed_through_without_a_model_call(fake_openai: FakeOpenAI) -> None:
+    c = chooser(fake_openai)
+    hint = await c.choose("  A panda eats\n bamboo in a zoo. ", "file:///grids/abc.jpg")
+    await c.aclose()
+    assert (hint.text, hint.source) == ("A panda eats bamboo in a zoo.", "manifest")
+    assert fake_openai.requests == []
+
+
+async def test_without_manifest_hint_the_model_writes_one_sentence_about_the_grid(fake_openai: FakeOpenAI) -> None:
+    c = chooser(fake_openai, hint_model="tiny-vlm")
+    hint = await c.choose(None, "file:///grids/abc.jpg")
+    await c.aclose()
+    assert hint.source == "model"
+    assert hint.text == f"A person walks a brown dog along a sunny beach, shown in a {GRID_W}x{GRID_H} grid."
+    (sent,) = fake_openai.requests
+    assert sent.model == "tiny-vlm" and sent.authorization == "Bearer hint-key"
+    assert "one-sentence caption" in sent.text and "2 rows and 4 columns" in sent.text
+    (image,) = sent.images
+    assert (image.format, image.width, image.height, image.detail) == ("JPEG", GRID_W, GRID_H, "low")
+
+
+async def test_long_model_hint_is_capped(fake_openai: FakeOpenAI) -> None:
+    fake_openai.configure(mode="long_hint")
+    c = chooser(fake_openai, hint_max_words=12)
+    hint = await c.choose(None, "file:///grids/abc.jpg")
+    await c.aclose()
+    assert hint.text is not None and len(hint.text.split()) <= 12 and hint.text.endswith(".")
+    assert hint.text.startswith("A person in a blue jacket walks a brown dog")
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ('Caption: "A heron fishes in a pond." It waits.', "A heron fishes in a pond."),
+    ("Dr. Ruiz rides a horse at St. Ives.", "Dr. Ruiz rides a horse at St. Ives."),
+    ("\n\n  **Answer**: two kids fly a kite\nsecond line", "two kids fly a kite"),
+    ("A cat and a dog play with a ball in the garden", "A cat and a dog play."),
+    ("   ", None),
+])
+def test_one_sentence_trims_labels_quotes_and_length(reply: str, expected: str | None) -> None:
+    assert one_sentence(reply, 7 if "garden" in reply else 30) == expected
+
+
+@pytest.mark.parametrize(("order", "manifest", "source"), [
+    ("manifest,model,none", "from the manifest", "manifest"),
+    ("model,manifest", "from the manifest", "model"),
+    ("none", "from the manifest", "none"),
+    ("manifest,none", None, "none"),
+])
+async def test_order_decides_per_clip(fake_openai: FakeOpenAI, order: str, manifest: str | None,
+                                      source: str) -> None:
+    c = chooser(fake_openai, hint_order=order)
+    hint = await c.choose(manifest, "file:///grids/abc.jpg")
+    await c.aclose()
+    assert hint.source == source
+    assert (hint.text is None) == (source == "none")
+    assert len(fake_openai.requests) == (1 if source == "model" else 0)
+
+
+async def test_unconfigured_model_is_skipped(fake_openai: FakeOpenAI) -> None:
+    c = HintChooser(HintSettings(hint_order="model,none"), load_grid)
+    hint = await c.choose(None, "file:///grids/abc.jpg")
+    assert (hint.text, hint.source) == (None, "none") and c.model is None
+
+
+@pytest.mark.parametrize("fault", ["status:500", "status:429", "refusal", "hang"])
+async def test_failing_hint_model_falls_through_to_the_next_source(fake_openai: FakeOpenAI, fault: str) -> None:
+    fake_openai.configure(mode=fault, hang_s=3)
+    c = chooser(fake_openai, hint_timeout_s=0.3)
+    hint = await c.choose(None, "file:///grids/abc.jpg")
+    await c.aclose()
+    assert (hint.text, hint.source) == (None, "none")
+
+
+async def test_rejected_hint_key_stops_the_stage(fake_openai: FakeOpenAI) -> None:
+    fake_openai.configure(api_key="another-key")
+    c = chooser(fake_openai)
+    with pytest.raises(Fatal, match="MIRA_HINT_API_KEY") as caught:
+        await c.choose(None, "file:///grids/abc.jpg")
+    await c.aclose()
+    assert "hint-key" not in caught.value.reason
+
+
+async def test_model_hint_reaches_the_caption_prompt(fake_openai: FakeOpenAI) -> None:
+    fake_openai.configure(hint_reply="A potter shapes a clay bowl on a wheel.")
+    c = chooser(fake_openai)
+    hint = await c.choose(None, "file:///grids/abc.jpg")
+    await c.aclose()
+    cap = Captioner(caption_settings(fake_openai))
+    try:
+        outcome = await cap.caption(GRID, GRID_W, GRID_H, hint.text)
+    finally:
+        await cap.aclose()
+    assert 'this video depicts "A potter shapes a clay bowl on a wheel".' in fake_openai.requests[-1].text
+    assert outcome.captions is not None and "A potter shapes a clay bowl on a wheel" in outcome.captions.dense_caption
