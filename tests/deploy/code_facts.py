@@ -7,6 +7,7 @@ the Kafka client limits, pyproject), never copied, so a change on either side sh
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import importlib.util
 import os
@@ -94,11 +95,12 @@ def environ_reads() -> set[str]:
     return names
 
 
-def known_env_names() -> set[str]:
+@functools.cache
+def known_env_names() -> frozenset[str]:
     names = set(SDK_ENV) | environ_reads()
     for cls in all_settings():
         names |= env_names(cls)
-    return names
+    return frozenset(names)
 
 
 def project_version() -> str:

@@ -62,11 +62,18 @@ def service_of(deployment: Obj) -> str:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    name: str
+    key: str
+    optional: bool
+
+
+@dataclass(frozen=True)
 class ContainerEnv:
     """What a container's process sees: plain values (ConfigMaps and literals) and secret-backed names."""
 
     values: dict[str, str]
-    secrets: dict[str, tuple[str, str]]  # env name -> (Secret name, key)
+    secrets: dict[str, SecretRef]  # env name -> where its value comes from
 
     @property
     def names(self) -> set[str]:
@@ -77,7 +84,7 @@ def container_env(objs: list[Obj], container: Obj) -> ContainerEnv:
     """envFrom ConfigMaps first, then `env` entries, which win, as the kubelet does."""
     config_maps = of_kind(objs, "ConfigMap")
     values: dict[str, str] = {}
-    secrets: dict[str, tuple[str, str]] = {}
+    secrets: dict[str, SecretRef] = {}
     for source in container.get("envFrom", []):
         ref = source["configMapRef"]["name"]
         assert ref in config_maps, f"envFrom names ConfigMap {ref!r}, which the render does not hold"
@@ -89,7 +96,7 @@ def container_env(objs: list[Obj], container: Obj) -> ContainerEnv:
             secrets.pop(name, None)
         else:
             ref = entry["valueFrom"]["secretKeyRef"]
-            secrets[name] = (ref["name"], ref["key"])
+            secrets[name] = SecretRef(ref["name"], ref["key"], ref.get("optional", False))
             values.pop(name, None)
     return ContainerEnv(values, secrets)
 
@@ -126,11 +133,13 @@ class Rendered:
         env = self.env(deployment)
         secrets = of_kind(self.objs, "Secret")
         environ = dict(env.values)
-        for name, (secret, key) in env.secrets.items():
-            if secret in secrets:
-                data = secrets[secret].get("data", {})
-                if key in data:
-                    environ[name] = base64.b64decode(data[key]).decode()
+        for name, ref in env.secrets.items():
+            if ref.name not in secrets:
+                environ[name] = f"<{ref.name}/{ref.key}>"
+                continue
+            data = secrets[ref.name].get("data", {})
+            if ref.key in data:
+                environ[name] = base64.b64decode(data[ref.key]).decode()
             else:
-                environ[name] = f"<{secret}/{key}>"
+                assert ref.optional, f"{name}: Secret {ref.name} lacks key {ref.key}; the pod would not start"
         return environ

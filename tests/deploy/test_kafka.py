@@ -99,8 +99,10 @@ def test_the_autoscaler_reaches_kafka_the_way_the_services_do(rendered: Rendered
         auth = auths[scaled_object["spec"]["triggers"][0]["authenticationRef"]["name"]]
         params = {ref["parameter"]: (ref["name"], ref["key"]) for ref in auth["spec"]["secretTargetRef"]}
         env = rendered.env(deployment)
-        assert params["username"] == env.secrets["MIRA_KAFKA_SASL_USERNAME"], name
-        assert params["password"] == env.secrets["MIRA_KAFKA_SASL_PASSWORD"], name
+        credentials = {"username": "MIRA_KAFKA_SASL_USERNAME", "password": "MIRA_KAFKA_SASL_PASSWORD"}
+        for parameter, setting in credentials.items():
+            ref = env.secrets[setting]
+            assert params[parameter] == (ref.name, ref.key), f"{name}: {parameter} is not {setting}'s"
         if settings.kafka_ssl_cafile:
             assert params["ca"] == _mounted_secret_file(deployment, settings.kafka_ssl_cafile), name
 
