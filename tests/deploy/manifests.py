@@ -75,10 +75,6 @@ class ContainerEnv:
     values: dict[str, str]
     secrets: dict[str, SecretRef]  # env name -> where its value comes from
 
-    @property
-    def names(self) -> set[str]:
-        return set(self.values) | set(self.secrets)
-
 
 def container_env(objs: list[Obj], container: Obj) -> ContainerEnv:
     """envFrom ConfigMaps first, then `env` entries, which win, as the kubelet does."""
