@@ -30,6 +30,7 @@ class Settings(MiraSettings):
     kafka_heartbeat_interval_ms: int = 3000
     kafka_rebalance_timeout_ms: int = Field(30000, description="Time members get to rejoin in a rebalance.")
     topic_prefix: str = "mira."
+    create_topics: bool = Field(True, description="Create missing topics at start-up; off where Strimzi owns them.")
     topic_partitions: int = Field(4, description="Partitions for topics the embedded broker creates.")
     database_url: str | None = Field(None, description="sqlite:///... or postgresql://...; default under home.")
     blob_url: str | None = Field(None, description="file://... or s3://bucket/prefix; default under home.")

@@ -64,7 +64,8 @@ class Runner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
-        await kafka.ensure_topics(self.settings)
+        if self.settings.create_topics:
+            await kafka.ensure_topics(self.settings)
         self.producer = kafka.make_producer(self.settings)
         await self.producer.start()
         ctx = StageContext(self.settings, self.pool, self.publish, self.app, self.metrics.registry)
