@@ -132,8 +132,8 @@ def make_video(
         raise ValueError("rotation with non-square pixels is not generated")
     coded_w, coded_h = (height, width) if turns % 2 else (width, height)
     rate = Fraction(fps).limit_denominator(1001)
-    options = {"live": "1"} if live else {}
-    with av.open(str(path), "w", format="matroska" if fmt == "mkv" else fmt, options=options) as out:
+    muxer_options = {"live": "1"} if live else {}
+    with av.open(str(path), "w", format="matroska" if fmt == "mkv" else fmt, options=muxer_options) as out:
         stream = out.add_stream(_ENCODERS[codec], rate=rate, options=_OPTIONS[codec] | (options or {}))
         stream.width, stream.height = coded_w, coded_h
         stream.pix_fmt = pix_fmt or "yuv420p"
