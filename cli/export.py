@@ -1,0 +1,45 @@
+"""`mira export --format jsonl|csv|parquet [--version latest|all|N] [filters] -o FILE`: write caption
+records to a file, streaming, so a dataset of any size exports in constant memory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shared.settings import Settings
+from shared.store import RecordStore, Version
+from shared.store.export import FORMATS, export
+
+STATUSES = ("success", "truncated", "refused", "failed")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write caption records to a JSON Lines, CSV or Parquet file")
+    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument(
+        "--version",
+        type=version_arg,
+        default="latest",
+        metavar="latest|all|N",
+        help="each clip's newest version (default), every version, or version N",
+    )
+    p.add_argument("--prompt-version", help="only records made with this prompt version")
+    p.add_argument("--model", help="only records made by this model")
+    p.add_argument("--status", choices=STATUSES, help="only records with this status")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+
+
+def version_arg(text: str) -> Version:
+    if text in ("latest", "all"):
+        return text  # type: ignore[return-value]
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected latest, all or a version number >= 1, got {text!r}")
+
+
+def run(args: argparse.Namespace) -> int:
+    with RecordStore.open(str(Settings().database_url)) as store:
+        records = store.iter_records(args.version, args.prompt_version, args.model, args.status)
+        count = export(records, args.format, args.output)
+    print(f"exported {count} records to {args.output}")
+    return 0

@@ -1,0 +1,30 @@
+"""`mira stats [-o hist.png]`: words per caption type beside MiraData's figures, identical captions that
+different clips share, and optionally a PNG histogram of caption lengths."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shared import stats
+from shared.settings import Settings
+from shared.store import RecordStore
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stats", help="caption lengths per type against MiraData's, shared captions, histogram"
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, metavar="PNG", help="also write a histogram of caption lengths"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    with RecordStore.open(str(Settings().database_url)) as store:
+        figures = stats.compute(store)
+    print(stats.report(figures))
+    if args.output:
+        stats.write_histogram(figures, args.output)
+        print(f"\nhistogram written to {args.output}")
+    return 0

@@ -1,0 +1,61 @@
+"""Numbered schema migrations, applied in order when a store opens; `schema_migrations` remembers them.
+
+Every process that opens the store runs `apply`, so it must be safe when several start at once: it runs
+inside the writers' lock (SQLite BEGIN IMMEDIATE, a PostgreSQL advisory lock), and both backends roll DDL
+back with the transaction, so a migration is applied completely or not at all.
+
+To change the schema: append a Migration with the next number that alters existing databases, and
+change schema.py to match. Migration 1 builds the first-release tables from schema.py; once a later
+migration alters them, give migration 1 its own frozen copy of those first-release tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from shared.store import engine as engines
+from shared.store.schema import records, schema_migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    number: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _create_caption_records(conn: Connection) -> None:
+    records.create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "caption records", _create_caption_records),)
+
+
+def apply(engine: Engine) -> list[int]:
+    """Bring the database up to the newest migration; returns the numbers applied now (often none)."""
+    with engines.write_transaction(engine, lock_key="schema_migrations") as conn:
+        schema_migrations.create(conn, checkfirst=True)
+        done = set(conn.scalars(sa.select(schema_migrations.c.version)))
+        newest = max((m.number for m in MIGRATIONS), default=0)
+        if done and max(done) > newest:
+            raise RuntimeError(
+                f"the database schema is at migration {max(done)} but this Mira knows only up to {newest}:"
+                " run a newer Mira against it"
+            )
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.number in done:
+                continue
+            migration.apply(conn)
+            conn.execute(
+                sa.insert(schema_migrations).values(
+                    version=migration.number, name=migration.name, applied_at=datetime.now(UTC)
+                )
+            )
+            applied.append(migration.number)
+        return applied

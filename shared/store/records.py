@@ -1,0 +1,256 @@
+"""RecordStore: immutable, versioned caption records (the sink writes them, everything else reads them).
+
+A record is never updated. `record()` gives each new result the clip's next version (1, 2, 3, ... with no
+gap or duplicate, also when several sinks write at once) and is idempotent on the job id, so a redelivered
+result returns the version it already produced. Reads stream: a million rows cost constant memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql.expression import Alias
+
+from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus, utcnow
+from shared.store import engine as engines
+from shared.store import migrations
+from shared.store.schema import RECORD_COLUMNS, records
+
+Version = Literal["latest", "all"] | int
+Filter = Callable[[Alias], list[ColumnElement[bool]]]
+
+_STREAM_BATCH = 2000
+_RECORD_ATTEMPTS = 5
+_NO_CAPTIONS = dict.fromkeys(Captions.model_fields)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What `mira status` shows: the dataset as it stands now, and what it has cost so far."""
+
+    clips: int
+    versions: int
+    latest_by_status: dict[str, int]  # status of each clip's newest version
+    input_tokens: int  # tokens and cost over every version: all of it was paid for
+    image_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+def to_record(result: CaptionResult, version: int, created_at: datetime) -> CaptionRecord:
+    """The record a caption result becomes; a clip with an open end ends where the decoder found it ended."""
+    clip = result.clip
+    captions = result.captions.model_dump() if result.captions else _NO_CAPTIONS
+    return CaptionRecord(
+        clip_id=clip.clip_id,
+        video_id=clip.video_id,
+        source_uri=clip.source_uri,
+        start_s=clip.start_s,
+        end_s=clip.end_s if clip.end_s is not None else clip.start_s + result.video.duration_s,
+        fps=result.video.fps,
+        width=result.video.width,
+        height=result.video.height,
+        duration_s=result.video.duration_s,
+        short_caption=result.hint.text,
+        **captions,
+        version=version,
+        status=result.status,
+        reason=result.reason,
+        model=result.model,
+        prompt_version=result.prompt_version,
+        hint_source=result.hint.source,
+        frame_times_s=result.grid.frame_times_s,
+        grid_uri=result.grid.uri,
+        grid_sha256=result.grid.sha256,
+        input_tokens=result.usage.input_tokens,
+        image_tokens=result.usage.image_tokens,
+        output_tokens=result.usage.output_tokens,
+        cost_usd=result.usage.cost_usd,
+        created_at=created_at,
+        job_id=result.job_id,
+        request_id=result.request_id,
+    )
+
+
+class RecordStore:
+    """Thread-safe (one pooled connection per call); open it once per process with `RecordStore.open`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> RecordStore:
+        """Connects and applies any pending schema migrations."""
+        engine = engines.create(url)
+        migrations.apply(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def record(self, result: CaptionResult) -> tuple[CaptionRecord, bool]:
+        """Store `result` as the clip's next version; (record, True), or (the existing record, False) when
+        this job id was recorded before."""
+        for _ in range(_RECORD_ATTEMPTS):
+            try:
+                return self._record_once(result)
+            except sa.exc.IntegrityError:
+                continue  # a writer outside our lock took the version or the job id: look again
+        raise RuntimeError(
+            f"could not record job {result.job_id} after {_RECORD_ATTEMPTS} conflicting attempts"
+        )
+
+    def _record_once(self, result: CaptionResult) -> tuple[CaptionRecord, bool]:
+        with engines.write_transaction(self.engine, lock_key=result.clip.clip_id) as conn:
+            existing = _first(conn, _select(records).where(records.c.job_id == result.job_id))
+            if existing is not None:
+                return existing, False
+            newest = conn.scalar(
+                sa.select(sa.func.max(records.c.version)).where(records.c.clip_id == result.clip.clip_id)
+            )
+            record = to_record(result, (newest or 0) + 1, utcnow())
+            conn.execute(sa.insert(records).values(record.model_dump()))
+            return record, True
+
+    def find_success(
+        self, grid_sha256: str, short_caption: str | None, prompt_version: str, model: str
+    ) -> CaptionRecord | None:
+        """The newest successful record of this exact grid, hint, prompt and model (None hint matches None)."""
+        stmt = (
+            _select(records)
+            .where(
+                records.c.grid_sha256 == grid_sha256,
+                records.c.short_caption.is_not_distinct_from(short_caption),
+                records.c.prompt_version == prompt_version,
+                records.c.model == model,
+                records.c.status == "success",
+            )
+            .order_by(records.c.created_at.desc(), records.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return _first(conn, stmt)
+
+    def latest(self, clip_id: str) -> CaptionRecord | None:
+        stmt = (
+            _select(records).where(records.c.clip_id == clip_id).order_by(records.c.version.desc()).limit(1)
+        )
+        with self.engine.connect() as conn:
+            return _first(conn, stmt)
+
+    def select(
+        self,
+        *,
+        clip_ids: Iterable[str] = (),
+        prompt_version_not: str | None = None,
+        model_is: str | None = None,
+        status_in: Iterable[CaptionStatus] = (),
+        created_before: datetime | None = None,
+    ) -> Iterator[CaptionRecord]:
+        """Recaption selectors: the newest version of every clip whose newest version matches them all
+        (no selector selects every clip). Streamed in clip id order."""
+        r = records.alias("r")
+        conds: list[ColumnElement[bool]] = []
+        if clip_ids := list(clip_ids):
+            conds.append(r.c.clip_id.in_(clip_ids))
+        if prompt_version_not is not None:
+            conds.append(r.c.prompt_version != prompt_version_not)
+        if model_is is not None:
+            conds.append(r.c.model == model_is)
+        if status_in := list(status_in):
+            conds.append(r.c.status.in_(status_in))
+        if created_before is not None:
+            conds.append(r.c.created_at < created_before)
+        stmt = _select(r).where(_is_newest(r), *conds).order_by(r.c.clip_id)
+        return self._stream(stmt)
+
+    def iter_records(
+        self,
+        version: Version = "latest",
+        prompt_version: str | None = None,
+        model: str | None = None,
+        status: CaptionStatus | None = None,
+    ) -> Iterator[CaptionRecord]:
+        """Records for export, in (clip id, version) order. Filters apply first: with "latest", each clip's
+        newest version among those that match (so a run pinned to a prompt version keeps its records)."""
+
+        def matching(t: Alias) -> list[ColumnElement[bool]]:
+            conds = [] if prompt_version is None else [t.c.prompt_version == prompt_version]
+            conds += [] if model is None else [t.c.model == model]
+            return conds + ([] if status is None else [t.c.status == status])
+
+        r = records.alias("r")
+        stmt = _select(r).where(*matching(r)).order_by(r.c.clip_id, r.c.version)
+        if version == "latest":
+            stmt = stmt.where(_is_newest(r, matching))
+        elif version != "all":
+            stmt = stmt.where(r.c.version == version)
+        return self._stream(stmt)
+
+    def totals(self) -> Totals:
+        r = records.alias("r")
+        with self.engine.connect() as conn:
+            newest = sa.select(r.c.status, sa.func.count()).where(_is_newest(r)).group_by(r.c.status)
+            by_status = {status: count for status, count in conn.execute(newest)}
+            versions, inp, img, out, cost = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    *(
+                        sa.func.coalesce(sa.func.sum(c), 0)
+                        for c in (r.c.input_tokens, r.c.image_tokens, r.c.output_tokens)
+                    ),
+                    sa.func.coalesce(sa.func.sum(r.c.cost_usd), 0.0),
+                )
+            ).one()
+        return Totals(sum(by_status.values()), versions, by_status, int(inp), int(img), int(out), float(cost))
+
+    def shared_captions(self, column: str, limit: int = 5) -> tuple[int, list[tuple[str, int]]]:
+        """Texts of `column` that the newest versions of several different clips share: how many such texts,
+        and the `limit` shared by the most clips, with their clip counts."""
+        r = records.alias("r")
+        text, clips = r.c[column], sa.func.count(sa.distinct(r.c.clip_id))
+        shared = (
+            sa.select(text.label("text"), clips.label("clips"))
+            .where(_is_newest(r), text.is_not(None))
+            .group_by(text)
+            .having(clips > 1)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            count = conn.scalar(sa.select(sa.func.count()).select_from(shared)) or 0
+            top = conn.execute(sa.select(shared).order_by(shared.c.clips.desc(), shared.c.text).limit(limit))
+            return count, [(t, n) for t, n in top]
+
+    def _stream(self, stmt: Select[tuple[object, ...]]) -> Iterator[CaptionRecord]:
+        # yield_per streams: a server-side cursor on PostgreSQL, batched fetches on SQLite.
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt).mappings():
+                yield CaptionRecord.model_validate(dict(row))
+
+
+def _select(table: sa.Table | Alias) -> Select[tuple[object, ...]]:
+    return sa.select(*(table.c[name] for name in RECORD_COLUMNS))
+
+
+def _is_newest(r: Alias, matching: Filter | None = None) -> ColumnElement[bool]:
+    """True for the row of `r` that is its clip's highest version (among the rows `matching` accepts)."""
+    newer = records.alias("newer")
+    extra = matching(newer) if matching else []
+    return ~sa.exists().where(newer.c.clip_id == r.c.clip_id, newer.c.version > r.c.version, *extra)
+
+
+def _first(conn: Connection, stmt: Select[tuple[object, ...]]) -> CaptionRecord | None:
+    row = conn.execute(stmt).mappings().first()
+    return None if row is None else CaptionRecord.model_validate(dict(row))

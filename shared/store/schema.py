@@ -1,0 +1,94 @@
+"""The tables, declared once with SQLAlchemy Core so the same definitions serve SQLite and PostgreSQL.
+
+`caption_records` has exactly the fields of shared.messages.CaptionRecord plus a surrogate `id`; rows are
+only ever inserted. (clip_id, version) and job_id are unique: the database itself refuses a version gap
+filled twice or a redelivered job recorded twice, whatever the writers do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on both backends.
+
+    SQLite stores datetimes as text without an offset, so values are normalised to UTC before they are
+    written (which also keeps text comparisons such as `created_at < :t` correct) and marked UTC when read.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given where UTC is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+records = sa.Table(
+    "caption_records",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("clip_id", sa.String(128), nullable=False),
+    sa.Column("video_id", sa.String(128), nullable=False),
+    sa.Column("source_uri", sa.Text(), nullable=False),
+    sa.Column("start_s", sa.Float(), nullable=False),
+    sa.Column("end_s", sa.Float(), nullable=False),
+    sa.Column("fps", sa.Float(), nullable=False),
+    sa.Column("width", sa.Integer(), nullable=False),
+    sa.Column("height", sa.Integer(), nullable=False),
+    sa.Column("duration_s", sa.Float(), nullable=False),
+    sa.Column("short_caption", sa.Text()),
+    sa.Column("dense_caption", sa.Text()),
+    sa.Column("main_object_caption", sa.Text()),
+    sa.Column("background_caption", sa.Text()),
+    sa.Column("camera_caption", sa.Text()),
+    sa.Column("style_caption", sa.Text()),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text()),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("prompt_version", sa.String(64), nullable=False),
+    sa.Column("hint_source", sa.String(16), nullable=False),
+    sa.Column("frame_times_s", sa.JSON(), nullable=False),
+    sa.Column("grid_uri", sa.Text(), nullable=False),
+    sa.Column("grid_sha256", sa.String(64), nullable=False),
+    sa.Column("input_tokens", sa.Integer(), nullable=False),
+    sa.Column("image_tokens", sa.Integer(), nullable=False),
+    sa.Column("output_tokens", sa.Integer(), nullable=False),
+    sa.Column("cost_usd", sa.Float(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("job_id", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.UniqueConstraint("clip_id", "version", name="uq_caption_records_clip_version"),
+    sa.UniqueConstraint("job_id", name="uq_caption_records_job"),
+    # find_success: "was this exact grid already captioned with this prompt and model?"
+    sa.Index("ix_caption_records_grid", "grid_sha256", "prompt_version", "model"),
+)
+
+# Every column of a record except the surrogate key: the CaptionRecord fields, in table order.
+RECORD_COLUMNS: tuple[str, ...] = tuple(c.name for c in records.columns if c.name != "id")
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("applied_at", UtcDateTime(), nullable=False),
+)
