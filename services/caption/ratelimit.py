@@ -82,7 +82,9 @@ def retryable(exc: BaseException) -> bool:
 
 @dataclass
 class Bucket:
-    """Refills at `per_minute / 60` per second up to one second's worth; may go into debt for big requests."""
+    """Refills at `per_minute / 60` per second up to half a second's worth, so that no one-second window
+    (OpenAI enforces limits over short windows) sees more than 1.5 seconds' worth; big requests may
+    take it into debt."""
 
     per_minute: float
     level: float = 0.0
@@ -90,7 +92,7 @@ class Bucket:
 
     @property
     def capacity(self) -> float:
-        return max(1.0, self.per_minute / 60.0)
+        return max(1.0, self.per_minute / 120.0)
 
     def refill(self, now: float) -> None:
         self.level = min(self.capacity, self.level + (now - self.stamp) * self.per_minute / 60.0)
@@ -146,7 +148,9 @@ class RateLimiter:
         self.tokens.level = self.tokens.capacity
         self.paused_until = 0.0
         self.latency_s: float | None = None  # moving average of successful calls
-        self.slots = Slots(min(settings.caption_max_in_flight, max(settings.caption_min_in_flight, 8)))
+        self.latency_dev_s = 0.0
+        # Until a latency is seen only the rate budget bounds concurrency, so the first calls are not held.
+        self.slots = Slots(settings.caption_max_in_flight)
         self.stats = LimiterStats()
         self._gate = asyncio.Lock()  # FIFO admission: first come, first sent
         self._rng = rng or random.Random()
@@ -232,13 +236,20 @@ class RateLimiter:
         self._resize()
 
     def _observe_latency(self, seconds: float) -> None:
-        self.latency_s = seconds if self.latency_s is None else 0.8 * self.latency_s + 0.2 * seconds
+        # Smoothed latency and deviation, as TCP estimates round trips: a slow spell raises the bound
+        # before the average catches up.
+        if self.latency_s is None:
+            self.latency_s, self.latency_dev_s = seconds, seconds / 2
+        else:
+            self.latency_dev_s = 0.75 * self.latency_dev_s + 0.25 * abs(seconds - self.latency_s)
+            self.latency_s = 0.8 * self.latency_s + 0.2 * seconds
         self._resize()
 
     def _resize(self) -> None:
         if self.latency_s is None:
             return
-        want = math.ceil(self.requests.per_minute / 60.0 * self.latency_s * 1.25) + 1
+        planned = max(1.5 * self.latency_s, self.latency_s + 4 * self.latency_dev_s)
+        want = math.ceil(self.requests.per_minute / 60.0 * planned) + 1
         self.slots.resize(max(self.s.caption_min_in_flight, min(self.s.caption_max_in_flight, want)))
 
 

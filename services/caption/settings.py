@@ -23,7 +23,7 @@ class CaptionSettings(MiraSettings):
     caption_rpm: int = Field(500, ge=1, description="Requests per minute this instance may send.")
     caption_tpm: int = Field(450_000, ge=1, description="Tokens per minute (prompt + image + max output).")
     caption_rate_headroom: float = Field(
-        0.95, gt=0, le=1, description="Fraction of the budgets to plan for, so clock drift causes no 429s.")
+        0.97, gt=0, le=1, description="Fraction of the budgets to plan for, so timing jitter causes no 429s.")
     caption_min_in_flight: int = Field(1, ge=1)
     caption_max_in_flight: int = Field(256, ge=1, description="Upper bound on concurrent model requests.")
     caption_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")

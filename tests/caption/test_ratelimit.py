@@ -36,8 +36,8 @@ async def test_requests_are_paced_under_the_limit_without_429s(fake_openai: Fake
     finally:
         await cap.aclose()
     assert fake_openai.limiter.rejected == 0
-    # One second's worth goes at once, the rest at 95% of 10/s.
-    assert 1.8 < elapsed < 4.0
+    # Half a second's worth goes at once, the rest at 97% of 10/s: about 2.6 s, more on a busy machine.
+    assert 2.3 < elapsed < 5.0
 
 
 async def test_server_limit_below_ours_is_learned_from_headers(fake_openai: FakeOpenAI, grid: bytes) -> None:
@@ -45,8 +45,8 @@ async def test_server_limit_below_ours_is_learned_from_headers(fake_openai: Fake
     cap = Captioner(caption_settings(fake_openai, caption_rpm=6000, caption_tpm=6_000_000, caption_max_retries=8))
     try:
         await _caption_many(cap, grid, 30)  # the first burst meets 429s, then the budget is learned
-        assert cap.limiter.requests.per_minute == pytest.approx(600 * 0.95)
-        assert cap.limiter.tokens.per_minute == pytest.approx(3_000_000 * 0.95)
+        assert cap.limiter.requests.per_minute == pytest.approx(600 * 0.97)
+        assert cap.limiter.tokens.per_minute == pytest.approx(3_000_000 * 0.97)
         first_wave = fake_openai.limiter.rejected
         assert first_wave > 0 and cap.limiter.stats.rate_limited == first_wave
         await asyncio.sleep(1.0)
@@ -79,17 +79,20 @@ async def test_in_flight_bound_follows_latency(fake_openai: FakeOpenAI, grid: by
             peak = max(peak, cap.limiter.slots.used)
             await asyncio.sleep(0.005)
 
-    watcher = asyncio.create_task(watch())
     try:
+        await _caption_many(cap, grid, 10)  # until a latency is seen, only the rate budget bounds it
+        # 19.4 requests/s (97% of 1200/min) at 0.3 s each need about 6 in flight; the bound plans for
+        # at least 1.5 times the latency (more when it varies) plus one.
+        bound = cap.limiter.suggested_in_flight
+        assert 9 <= bound <= 15
+        watcher = asyncio.create_task(watch())
         elapsed = await _caption_many(cap, grid, 40)
-    finally:
         watcher.cancel()
+    finally:
         await cap.aclose()
-    # 19 requests/s (95% of 1200/min) at 0.3 s each need about 6 in flight; the bound adds 25% and one.
-    assert 7 <= cap.limiter.suggested_in_flight <= 10
-    assert 5 <= peak <= 12
-    # Enough in flight to keep the request budget busy: 40 requests at 19/s plus one latency.
-    assert elapsed < 2.8
+    assert peak <= max(bound, cap.limiter.suggested_in_flight)
+    # Enough in flight to keep the request budget busy: 40 requests at 19.4/s plus one latency.
+    assert elapsed < 3.0
 
 
 async def test_backoff_grows_exponentially_with_jitter(fake_openai: FakeOpenAI, grid: bytes) -> None:
