@@ -28,7 +28,7 @@ import prompt
 from services.caption import reply, request
 from services.caption.budget import BudgetGate
 from services.caption.captioner import Captioner, CaptionOutcome
-from services.caption.ratelimit import fail_fast, reject
+from services.caption.errors import fail_fast, reject, retryable, retryable_status
 from services.caption.settings import CaptionSettings
 from shared.messages import Usage
 from shared.runtime.errors import RetryLater
@@ -209,7 +209,7 @@ class BatchCaptioner:
         return [p for p in self.pending.values() if self.ledger.batch_of(p.cid) == batch_id]
 
     def _fail(self, pendings: list[Pending], exc: BaseException) -> None:
-        if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and exc.status_code not in (408, 429):
+        if isinstance(exc, openai.APIStatusError) and not retryable(exc):
             exc = fail_fast(exc)
         elif isinstance(exc, openai.APIError):
             exc = RetryLater(f"batch API error: {exc}")
@@ -227,7 +227,7 @@ class BatchCaptioner:
         self._charged.add(p.cid)
         if status != 200:
             message = str((body.get("error") or {}).get("message", ""))
-            if status in (408, 409, 429) or status >= 500:
+            if retryable_status(status):
                 raise RetryLater(f"batch line answered {status}: {message}")
             raise reject(status, message)
         try:

@@ -19,7 +19,8 @@ from openai._legacy_response import LegacyAPIResponse
 import prompt
 from services.caption import reply, request
 from services.caption.budget import BudgetGate
-from services.caption.ratelimit import RateLimiter, client_kwargs, fail_fast
+from services.caption.errors import fail_fast
+from services.caption.ratelimit import RateLimiter, client_kwargs
 from services.caption.reply import Verdict
 from services.caption.settings import CaptionSettings
 from shared.messages import Captions, CaptionStatus, Usage

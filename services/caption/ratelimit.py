@@ -5,8 +5,7 @@ budgets count what is really sent. Requests are paced by token buckets (requests
 learned down from the server's x-ratelimit-* headers), a 429 pauses every sender until its retry-after,
 and the number of requests in flight follows the observed latency (Little's law: rate x latency) between
 configured bounds. 408/409/429/5xx, connection errors, timeouts and unreadable bodies are retried with
-exponential backoff and jitter; other statuses are not retried and `fail_fast` maps them to BadInput
-(dead letter with the reason) or Fatal (401: stop the consumer).
+exponential backoff and jitter; other statuses are not retried (errors.py says what they mean).
 """
 
 from __future__ import annotations
@@ -26,12 +25,12 @@ import httpx2
 import openai
 from openai._legacy_response import LegacyAPIResponse
 
+from services.caption.errors import describe, retryable
 from services.caption.settings import CaptionSettings
-from shared.runtime.errors import BadInput, Fatal, RetryLater
+from shared.runtime.errors import RetryLater
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RETRY_STATUS = {408, 409, 429}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -54,30 +53,6 @@ def retry_after(headers: httpx2.Headers) -> float | None:
         except (KeyError, ValueError):
             continue
     return None
-
-
-def fail_fast(exc: openai.APIStatusError) -> Exception:
-    """The error to raise for a status that must not be retried."""
-    return reject(exc.status_code, _error_message(exc))
-
-
-def reject(status: int, message: str) -> Exception:
-    if status == 401:
-        return Fatal(f"the model endpoint rejected the API key (401: {message}); check OPENAI_API_KEY "
-                     "and OPENAI_BASE_URL. Captioning stopped instead of failing every clip.")
-    return BadInput(f"model request rejected ({status}): {message}")
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    # The SDK keeps the "error" object of the body; a server may also send plain text.
-    message = exc.body.get("message") if isinstance(exc.body, dict) else None
-    return str(message or exc.message)[:300]
-
-
-def retryable(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in RETRY_STATUS or exc.status_code >= 500
-    return isinstance(exc, (openai.APIConnectionError, json.JSONDecodeError))
 
 
 @dataclass
@@ -258,12 +233,6 @@ def _number(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
-
-
-def describe(exc: BaseException | None) -> str:
-    if isinstance(exc, openai.APIStatusError):
-        return f"{exc.status_code} {_error_message(exc)}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def client_kwargs(settings: CaptionSettings) -> dict[str, Any]:
