@@ -8,12 +8,15 @@ so every clip would fail the same way (Fatal: stop the consumer instead of burni
 from __future__ import annotations
 
 import json
+import re
 
 import openai
 
 from shared.runtime.errors import BadInput, Fatal
 
 RETRY_STATUS = {408, 409, 429}
+# Servers echo the key they were given in auth errors ("Incorrect API key provided: sk-..."): never log it.
+_KEY = re.compile(r"\b(sk|key|hk)-[\w*-]{4,}")
 
 
 def fail_fast(exc: openai.APIStatusError) -> Exception:
@@ -31,7 +34,11 @@ def reject(status: int, message: str) -> Exception:
 def _error_message(exc: openai.APIStatusError) -> str:
     # The SDK keeps the "error" object of the body; a server may also send plain text.
     message = exc.body.get("message") if isinstance(exc.body, dict) else None
-    return str(message or exc.message)[:300]
+    return redact(str(message or exc.message))[:300]
+
+
+def redact(text: str) -> str:
+    return _KEY.sub(r"\1-***", text)
 
 
 def retryable_status(status: int) -> bool:

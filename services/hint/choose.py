@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import openai
 
+from services.caption.errors import describe
 from services.hint.settings import HintSettings
 from services.hint.vlm import HintModel
 from shared.messages import Hint
@@ -51,13 +52,11 @@ class HintChooser:
     async def _from_model(self, grid_uri: str) -> str | None:
         try:
             return await self.model.describe(await self.load_grid(grid_uri)) if self.model else None
-        except openai.APIStatusError as exc:
-            if exc.status_code in (401, 403):
+        except openai.APIError as exc:  # statuses, connection errors, timeouts (after the SDK's retries)
+            if isinstance(exc, openai.APIStatusError) and exc.status_code in (401, 403):
                 raise Fatal(f"the hint model endpoint rejected MIRA_HINT_API_KEY ({exc.status_code}); check "
                             "MIRA_HINT_API_KEY and MIRA_HINT_BASE_URL") from exc
-            reason = f"{exc.status_code} {exc.message}"
-        except openai.APIError as exc:  # connection errors and timeouts, after the SDK's retries
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = describe(exc)
         self.fell_through += 1
         log.warning("hint model failed (%s); trying the next hint source", reason)
         return None

@@ -135,7 +135,7 @@ class FakeOpenAI:
         status, fault = 200, "ok"
         if faults.api_key is not None and auth != f"Bearer {faults.api_key}":
             status, fault = 401, "auth"
-            reply = error_body(401, "Incorrect API key provided.")
+            reply = error_body(401, f"Incorrect API key provided: {(auth or '').removeprefix('Bearer ')}.")
         elif not faults.json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
             status, fault = 400, "no_json_schema"
             reply = error_body(400, "response_format of type json_schema is not supported by this model")
