@@ -7,6 +7,7 @@ import pytest
 
 import prompt
 from services.caption.captioner import Captioner
+from services.caption.request import estimate_usage
 from shared.messages import Captions
 from shared.runtime.errors import BadInput
 from shared.vision_models import cost_usd, image_tokens
@@ -125,3 +126,15 @@ async def test_bad_grid_is_bad_input_and_costs_nothing(
     with pytest.raises(BadInput, match=reason):
         await captioner.caption(jpeg, GRID_W, GRID_H, None)
     assert fake_openai.requests == []
+
+
+async def test_cost_estimate_for_skipped_work_is_close_to_what_a_call_costs(
+    fake_openai: FakeOpenAI, captioner: Captioner, grid: bytes
+) -> None:
+    """Without a key the pipeline says what captioning would cost; the estimate must be near the truth."""
+    estimate = estimate_usage("gpt-4o", GRID_W, GRID_H, captioner.s)
+    outcome = await captioner.caption(grid, GRID_W, GRID_H, "a market street at noon")
+    assert estimate.image_tokens == outcome.usage.image_tokens
+    assert estimate.input_tokens == pytest.approx(outcome.usage.input_tokens, rel=0.15)
+    # The fake writes shorter captions than MiraData's ~350 words: the estimate may sit above, never below.
+    assert outcome.usage.cost_usd <= estimate.cost_usd <= 2 * outcome.usage.cost_usd
