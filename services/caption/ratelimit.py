@@ -114,7 +114,7 @@ class LimiterStats:
 
 
 class RateLimiter:
-    def __init__(self, settings: CaptionSettings, rng: random.Random | None = None) -> None:
+    def __init__(self, settings: CaptionSettings) -> None:
         self.s = settings
         self.rpm = settings.caption_rpm * settings.caption_rate_headroom
         self.tpm = settings.caption_tpm * settings.caption_rate_headroom
@@ -128,7 +128,7 @@ class RateLimiter:
         self.slots = Slots(settings.caption_max_in_flight)
         self.stats = LimiterStats()
         self._gate = asyncio.Lock()  # FIFO admission: first come, first sent
-        self._rng = rng or random.Random()
+        self._rng = random.Random()
 
     @property
     def suggested_in_flight(self) -> int:
