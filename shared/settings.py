@@ -45,7 +45,7 @@ class Settings(MiraSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
-    def _defaults_under_home(self) -> "Settings":
+    def _defaults_under_home(self) -> Settings:
         home = self.home.resolve()
         if self.database_url is None:
             object.__setattr__(self, "database_url", f"sqlite:///{home / 'mira.db'}")

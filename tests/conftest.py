@@ -11,7 +11,6 @@ import pytest
 from shared.broker import EmbeddedBroker
 from shared.settings import Settings
 
-
 # The embedded broker expires a departed group member only at its session timeout: keep it short in tests.
 FAST_GROUPS = {"kafka_session_timeout_ms": 3000, "kafka_heartbeat_interval_ms": 300,
                "kafka_rebalance_timeout_ms": 3000}

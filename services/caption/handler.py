@@ -9,7 +9,8 @@ from __future__ import annotations
 from prometheus_client import Counter
 
 import prompt
-from services.caption.captioner import Captioner, CaptionOutcome
+from services.caption.batch import BatchCaptioner, captioner_for
+from services.caption.captioner import Captioner
 from services.caption.settings import CaptionSettings
 from shared.blobstore import open_blobstore
 from shared.messages import CaptionResult, HintReady, Usage
@@ -32,7 +33,9 @@ class CaptionStage(Stage[HintReady]):
         assert ctx.settings.blob_url and ctx.settings.database_url
         self.blobs = open_blobstore(ctx.settings.blob_url)
         self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
-        self.captioner = Captioner(self.settings)
+        spent = (await ctx.run_blocking(self.store.totals)).cost_usd  # the budget holds across restarts
+        self.captioner = captioner_for(self.settings, state_dir=ctx.settings.home, spent_usd=spent)
+        self.batch = isinstance(self.captioner, BatchCaptioner)
         self.calls = Counter("mira_caption_calls", "Clips by how their captions were obtained (model, reused)",
                              ["how"], registry=ctx.registry)
 
@@ -45,12 +48,20 @@ class CaptionStage(Stage[HintReady]):
             return CaptionResult(**message.model_dump(), status="success", captions=prior.as_captions(),
                                  model=model, prompt_version=prompt.PROMPT_VERSION, usage=Usage())
         jpeg = await self.blobs.get(message.grid.uri)
-        outcome: CaptionOutcome = await self.captioner.caption(
+        outcome = await self.captioner.caption(
             jpeg, message.grid.width, message.grid.height, message.hint.text, model)
         self.calls.labels("model").inc()
         return CaptionResult(**message.model_dump(), status=outcome.status, reason=outcome.reason,
                              captions=outcome.captions, model=outcome.model,
                              prompt_version=outcome.prompt_version, usage=outcome.usage)
+
+    def in_flight_limit(self, default: int) -> int:
+        """Enough clips in hand to keep the request budget busy at the observed latency (or fill a batch)."""
+        if self.batch:
+            return max(default, self.settings.caption_batch_max_requests)
+        live = self.captioner
+        assert isinstance(live, Captioner)
+        return max(default, live.limiter.suggested_in_flight)
 
     async def stop(self) -> None:
         await self.captioner.aclose()

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runner: "Runner") -> None:
+    def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -118,14 +118,14 @@ class Runner:
         try:
             await self.consumer.commit(offsets)  # type: ignore[arg-type]
             self.offsets.committed(offsets)
-        except Exception as exc:  # a rebalance in progress: the next commit or the new owner covers it
+        except Exception as exc:  # noqa: BLE001 - a rebalance in progress: the next commit or new owner covers it
             log.warning("%s: commit failed (%s); will retry", self.stage.name, exc)
 
     async def _consume(self) -> None:
         assert self.consumer is not None
         next_commit = time.monotonic() + self.settings.commit_interval_s
         while not self.stopping.is_set():
-            free = self.settings.max_in_flight - len(self.in_flight)
+            free = self.stage.in_flight_limit(self.settings.max_in_flight) - len(self.in_flight)
             if free <= 0:
                 await asyncio.wait(self.in_flight, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
             else:
@@ -184,7 +184,7 @@ class Runner:
                 return None
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - anything unexpected is retryable, then dead-lettered
                 reason = f"{type(exc).__name__}: {exc}"
                 if attempt >= self.settings.max_attempts:
                     await self._dead_letter(record, f"gave up after {attempt} attempts: {reason}",

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Generic, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from shared.settings import Settings
 from shared.topics import Topic
@@ -73,6 +73,11 @@ class Stage(ABC, Generic[In]):
     @abstractmethod
     async def handle(self, message: In) -> Output:
         """Message in, message(s) out. Raise BadInput for poison input; anything else is retried."""
+
+    def in_flight_limit(self, default: int) -> int:
+        """Messages to work on at once; asked before every fetch, so a stage may adapt it (MIRA_MAX_IN_FLIGHT
+        is the default)."""
+        return default
 
     async def stop(self) -> None:
         """Release what start() opened."""

@@ -35,7 +35,7 @@ def mira_env(tmp_path: Path, fake_openai: FakeOpenAI) -> dict[str, str]:
 
 def mira(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 class Up:
@@ -44,8 +44,9 @@ class Up:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.home = Path(env["MIRA_HOME"])
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=open(self.home.parent / "up.log", "wb"))
+        with open(self.home.parent / "up.log", "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up"], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 60
         while not (self.home / "pipeline.json").exists():
             assert time.monotonic() < deadline and self.proc.poll() is None, (self.home.parent / "up.log").read_text()
