@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="MiraData or Panda-70M meta CSV/JSONL, or a plain CSV/JSONL with a source column")
     p.add_argument("--wait", action="store_true", help="follow the clips to their records, then summarise")
     p.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    p.add_argument("--batch", action="store_true",
+                   help="caption through the Batch API (cheaper, slower): applies to the embedded pipeline this "
+                        "command starts; a running pipeline keeps its own MIRA_CAPTION_BATCH")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +73,11 @@ async def _caption(args: argparse.Namespace) -> int:
     if not jobs:
         print("nothing to caption", file=sys.stderr)
         return 1
+    if args.batch:
+        os.environ["MIRA_CAPTION_BATCH"] = "true"  # inherited by the services an embedded pipeline starts
     async with pipeline_session(Settings()) as (settings, pipeline):
+        if args.batch and pipeline is None:
+            print("--batch: the running pipeline captions as its MIRA_CAPTION_BATCH says", file=sys.stderr)
         wait = args.wait or pipeline is not None  # an embedded broker must not vanish before the work is done
         tracker = Tracker(settings, jobs, Topic.RECORDS if model_configured() else Topic.HINTED)
         if wait:

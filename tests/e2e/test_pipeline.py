@@ -105,3 +105,22 @@ def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
     hinted = [r for r in fake_openai.chat_requests if 'video depicts "A person talks in front of a wall' in r.text]
     assert hinted and len(hinted) < len(fake_openai.chat_requests)  # clips without a hint get none
     assert "sk-test-secret-123" not in (tmp_path / "up.log").read_text()
+
+
+def test_caption_batch_goes_through_the_batch_api_at_the_batch_price(
+    tmp_path: Path, mira_env: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    clips, _ = make_inputs(tmp_path)
+    (clips / "broken.mp4").unlink()
+    env = {**mira_env, "MIRA_CAPTION_BATCH_WAIT_S": "1", "MIRA_CAPTION_BATCH_POLL_S": "0.3"}
+    live = mira(env, "caption", str(clips / "street.mp4"), "--wait")  # one live call, for the price
+    batched = mira(env, "caption", str(clips / "forest.webm"), "--wait", "--batch")
+    assert live.returncode == 0 and batched.returncode == 0, batched.stderr
+    assert len(fake_openai.batches_created) == 1
+    out = tmp_path / "out.jsonl"
+    assert mira(env, "export", "--format", "jsonl", "-o", str(out)).returncode == 0
+    rows = {Path(r["source_uri"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["forest.webm"]["status"] == "success" and rows["forest.webm"]["dense_caption"]
+    live_cost = rows["street.mp4"]["cost_usd"] / rows["street.mp4"]["input_tokens"]
+    batch_cost = rows["forest.webm"]["cost_usd"] / rows["forest.webm"]["input_tokens"]
+    assert abs(batch_cost / live_cost - 0.5) < 0.1  # same grid size: half the price per token
