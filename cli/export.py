@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
+from shared.messages import CaptionStatus
 from shared.settings import Settings
-from shared.store import RecordStore, Version
+from shared.store import RecordStore, StoreError, Version
 from shared.store.export import FORMATS, export
 
-STATUSES = ("success", "truncated", "refused", "failed")
+STATUSES = get_args(CaptionStatus)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +39,16 @@ def version_arg(text: str) -> Version:
     raise argparse.ArgumentTypeError(f"expected latest, all or a version number >= 1, got {text!r}")
 
 
+def open_store() -> RecordStore:
+    """The store MIRA_DATABASE_URL names, or a one-line error (exit status 1) instead of a traceback."""
+    try:
+        return RecordStore.open(str(Settings().database_url))
+    except (ValueError, StoreError) as exc:
+        raise SystemExit(f"mira: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    with RecordStore.open(str(Settings().database_url)) as store:
+    with open_store() as store:
         records = store.iter_records(args.version, args.prompt_version, args.model, args.status)
         count = export(records, args.format, args.output)
     print(f"exported {count} records to {args.output}")

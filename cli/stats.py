@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cli.export import open_store
 from shared import stats
-from shared.settings import Settings
-from shared.store import RecordStore
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with RecordStore.open(str(Settings().database_url)) as store:
+    with open_store() as store:
         figures = stats.compute(store)
     print(stats.report(figures))
     if args.output:

@@ -91,8 +91,9 @@ def report(stats: list[TypeStats]) -> str:
         f"{'words per caption':<22}{'captions':>9}{'mean':>8}{'median':>8}{'p95':>6}{'MiraData mean':>15}"
     ]
     for s in stats:
+        reference = f"~{s.reference_mean}"
         lines.append(
-            f"{s.caption_type:<22}{s.count:>9}{s.mean:>8.1f}{s.median:>8.1f}{s.p95:>6.0f}{'~' + str(s.reference_mean):>15}"
+            f"{s.caption_type:<22}{s.count:>9}{s.mean:>8.1f}{s.median:>8.1f}{s.p95:>6.0f}{reference:>15}"
         )
     shared = [s for s in stats if s.shared_texts]
     lines.append("")

@@ -25,6 +25,10 @@ _LOCK_NAMESPACE = zlib.crc32(b"mira.caption_records") & 0x7FFFFFFF
 _IMMEDIATE = "mira_begin_immediate"
 
 
+class StoreError(RuntimeError):
+    """The record store cannot be used: unreachable, or its schema is newer than this Mira."""
+
+
 def parse_url(url: str) -> URL:
     """`sqlite:///path` or `postgresql://...` (driven by psycopg 3); anything else is a clear error."""
     try:
@@ -38,8 +42,11 @@ def parse_url(url: str) -> URL:
         if not parsed.database or parsed.database == ":memory:":
             raise ValueError("MIRA_DATABASE_URL: SQLite needs a file (sqlite:///path/to/mira.db), not memory")
         return parsed
-    shown = parsed.render_as_string(hide_password=True)
-    raise ValueError(f"MIRA_DATABASE_URL must be sqlite:///PATH or postgresql://..., got {shown}")
+    raise ValueError(f"MIRA_DATABASE_URL must be sqlite:///PATH or postgresql://..., got {shown(parsed)}")
+
+
+def shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
 
 
 def create(url: str) -> Engine:

@@ -44,7 +44,7 @@ PARQUET_SCHEMA = pa.schema([(name, _ARROW_TYPES.get(name, pa.string())) for name
 
 
 def hms(seconds: float) -> str:
-    """MiraData's timestamp form, HH:MM:SS.mmm (rounded to the millisecond first, so 59.9996 s is 00:01:00.000)."""
+    """MiraData's timestamp form, HH:MM:SS.mmm; rounded to the millisecond first (59.9996 s: 00:01:00.000)."""
     ms = round(seconds * 1000)
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 

@@ -43,7 +43,7 @@ def apply(engine: Engine) -> list[int]:
         done = set(conn.scalars(sa.select(schema_migrations.c.version)))
         newest = max((m.number for m in MIGRATIONS), default=0)
         if done and max(done) > newest:
-            raise RuntimeError(
+            raise engines.StoreError(
                 f"the database schema is at migration {max(done)} but this Mira knows only up to {newest}:"
                 " run a newer Mira against it"
             )

@@ -7,6 +7,7 @@ result returns the version it already produced. Reads stream: a million rows cos
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,9 +18,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import Alias
 
-from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus, utcnow
+from shared.messages import CaptionRecord, CaptionResult, CaptionStatus, utcnow
 from shared.store import engine as engines
 from shared.store import migrations
+from shared.store.convert import to_record
 from shared.store.schema import RECORD_COLUMNS, records
 
 Version = Literal["latest", "all"] | int
@@ -27,7 +29,7 @@ Filter = Callable[[Alias], list[ColumnElement[bool]]]
 
 _STREAM_BATCH = 2000
 _RECORD_ATTEMPTS = 5
-_NO_CAPTIONS = dict.fromkeys(Captions.model_fields)
+_IDS_PER_QUERY = 1000
 
 
 @dataclass(frozen=True)
@@ -43,41 +45,6 @@ class Totals:
     cost_usd: float
 
 
-def to_record(result: CaptionResult, version: int, created_at: datetime) -> CaptionRecord:
-    """The record a caption result becomes; a clip with an open end ends where the decoder found it ended."""
-    clip = result.clip
-    captions = result.captions.model_dump() if result.captions else _NO_CAPTIONS
-    return CaptionRecord(
-        clip_id=clip.clip_id,
-        video_id=clip.video_id,
-        source_uri=clip.source_uri,
-        start_s=clip.start_s,
-        end_s=clip.end_s if clip.end_s is not None else clip.start_s + result.video.duration_s,
-        fps=result.video.fps,
-        width=result.video.width,
-        height=result.video.height,
-        duration_s=result.video.duration_s,
-        short_caption=result.hint.text,
-        **captions,
-        version=version,
-        status=result.status,
-        reason=result.reason,
-        model=result.model,
-        prompt_version=result.prompt_version,
-        hint_source=result.hint.source,
-        frame_times_s=result.grid.frame_times_s,
-        grid_uri=result.grid.uri,
-        grid_sha256=result.grid.sha256,
-        input_tokens=result.usage.input_tokens,
-        image_tokens=result.usage.image_tokens,
-        output_tokens=result.usage.output_tokens,
-        cost_usd=result.usage.cost_usd,
-        created_at=created_at,
-        job_id=result.job_id,
-        request_id=result.request_id,
-    )
-
-
 class RecordStore:
     """Thread-safe (one pooled connection per call); open it once per process with `RecordStore.open`."""
 
@@ -86,9 +53,16 @@ class RecordStore:
 
     @classmethod
     def open(cls, url: str) -> RecordStore:
-        """Connects and applies any pending schema migrations."""
+        """Connects and applies any pending schema migrations. Raises ValueError for a URL Mira cannot use,
+        StoreError when the database cannot be reached or is newer than this Mira."""
         engine = engines.create(url)
-        migrations.apply(engine)
+        try:
+            migrations.apply(engine)
+        except sa.exc.OperationalError as exc:
+            engine.dispose()
+            raise engines.StoreError(
+                f"cannot reach the record store at {engines.shown(engine.url)}: {exc.orig}"
+            ) from None
         return cls(engine)
 
     def close(self) -> None:
@@ -127,7 +101,7 @@ class RecordStore:
     def find_success(
         self, grid_sha256: str, short_caption: str | None, prompt_version: str, model: str
     ) -> CaptionRecord | None:
-        """The newest successful record of this exact grid, hint, prompt and model (None hint matches None)."""
+        """The newest successful record of this grid, hint, prompt and model (a None hint matches None)."""
         stmt = (
             _select(records)
             .where(
@@ -163,8 +137,6 @@ class RecordStore:
         (no selector selects every clip). Streamed in clip id order."""
         r = records.alias("r")
         conds: list[ColumnElement[bool]] = []
-        if clip_ids := list(clip_ids):
-            conds.append(r.c.clip_id.in_(clip_ids))
         if prompt_version_not is not None:
             conds.append(r.c.prompt_version != prompt_version_not)
         if model_is is not None:
@@ -174,7 +146,11 @@ class RecordStore:
         if created_before is not None:
             conds.append(r.c.created_at < created_before)
         stmt = _select(r).where(_is_newest(r), *conds).order_by(r.c.clip_id)
-        return self._stream(stmt)
+        if not (ids := sorted(set(clip_ids))):
+            return self._stream(stmt)
+        # Sorted slices keep clip id order and stay under the drivers' bind-parameter limits (~32k, 65k).
+        slices = (ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY))
+        return itertools.chain.from_iterable(self._stream(stmt.where(r.c.clip_id.in_(s))) for s in slices)
 
     def iter_records(
         self,

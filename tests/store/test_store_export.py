@@ -89,6 +89,17 @@ def test_cli_versions_and_filters(store_url: str, tmp_path: Path, monkeypatch: p
     assert exported("--status", "truncated", "--version", "all") == [("a", 2)]
 
 
+def test_cli_says_plainly_when_the_store_cannot_be_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIRA_DATABASE_URL", "postgresql://mira:s3cret@127.0.0.1:1/mira")
+    with pytest.raises(SystemExit) as exited:
+        export_cli.open_store()
+    message = str(exited.value.code)
+    assert message.startswith(
+        "mira: cannot reach the record store at postgresql+psycopg://mira:***@127.0.0.1:1/mira"
+    )
+    assert "s3cret" not in message
+
+
 @pytest.mark.parametrize("bad", ["0", "-1", "newest"])
 def test_cli_rejects_a_bad_version(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()

@@ -100,6 +100,13 @@ def test_selectors_look_at_each_clips_newest_version(store: RecordStore) -> None
     assert chosen(prompt_version_not="p2", status_in=["success"], clip_ids=["a", "b", "c"]) == [("b", 1)]
 
 
+def test_selecting_tens_of_thousands_of_clip_ids(store: RecordStore) -> None:
+    for clip in ("k00500", "k41000", "k69999"):
+        store.record(result(clip, f"job-{clip}"))
+    wanted = [f"k{i:05d}" for i in range(70_000)]  # more than either driver binds in one statement
+    assert [r.clip_id for r in store.select(clip_ids=reversed(wanted))] == ["k00500", "k41000", "k69999"]
+
+
 def test_iter_records_versions_and_filters(store: RecordStore) -> None:
     store.record(result("a", "a1", prompt_version="p1"))
     store.record(result("a", "a2", prompt_version="p2", status="failed"))
