@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -28,7 +30,7 @@ _HINT = (
     'A short caption written by another model says this video depicts "{hint}". Use it as a clue to the '
     "main content, but trust what you can see wherever the two disagree."
 )
-_TASK = """Describe the video in five parts:
+_DEFAULT_TASK = """Describe the video in five parts:
 1. dense_caption: a detailed description of the whole video in more than three sentences (about 90 \
 words), written like a prompt for a text-to-video model: who or what is there, what happens, where, and \
 how things change over time.
@@ -43,6 +45,21 @@ movement (static, pan, tilt, zoom, tracking, handheld) and any change of angle o
 Describe the video as continuous motion. Never narrate it frame by frame and never mention frames, the \
 grid or the image layout (no "the first frame", "in the top row", "across the images"). Do not end any \
 part with a summary or a concluding remark. Write plain prose: no lists, headings or markdown inside a part."""
+
+
+def _task() -> str:
+    """The instructions: ours, or the text of MIRA_PROMPT_FILE (a prompt upgrade without a new image; the
+    prompt version follows the text, so `mira recaption --prompt-version-not current` finds older records)."""
+    path = os.environ.get("MIRA_PROMPT_FILE")
+    if not path:
+        return _DEFAULT_TASK
+    text = Path(path).read_text(encoding="utf-8").strip()
+    if not text:
+        raise ValueError(f"MIRA_PROMPT_FILE {path} is empty")
+    return text
+
+
+_TASK = _task()
 
 # Sent only to servers that do not support json_schema output: the reply is then split by prompt-free code.
 LIST_FORMAT = (
