@@ -212,8 +212,8 @@ class RecordStore:
     def _stream(self, stmt: Select[tuple[object, ...]]) -> Iterator[CaptionRecord]:
         # yield_per streams: a server-side cursor on PostgreSQL, batched fetches on SQLite.
         with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt).mappings():
-                yield CaptionRecord.model_validate(dict(row))
+            for row in conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt):
+                yield _to_model(row)
 
 
 def _select(table: sa.Table | Alias) -> Select[tuple[object, ...]]:
@@ -228,5 +228,10 @@ def _is_newest(r: Alias, matching: Filter | None = None) -> ColumnElement[bool]:
 
 
 def _first(conn: Connection, stmt: Select[tuple[object, ...]]) -> CaptionRecord | None:
-    row = conn.execute(stmt).mappings().first()
-    return None if row is None else CaptionRecord.model_validate(dict(row))
+    row = conn.execute(stmt).first()
+    return None if row is None else _to_model(row)
+
+
+def _to_model(row: sa.Row[tuple[object, ...]]) -> CaptionRecord:
+    """A row selected by _select (columns in RECORD_COLUMNS order) as a record."""
+    return CaptionRecord.model_validate(dict(zip(RECORD_COLUMNS, row, strict=True)))
