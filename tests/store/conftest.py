@@ -1,32 +1,20 @@
-"""Every store test runs twice: on a fresh SQLite file and on a fresh database in the local PostgreSQL.
-
-Each PostgreSQL test gets a uniquely named database (see databases.py), dropped afterwards. If the server
-cannot be reached the PostgreSQL half is skipped with the reason shown (`pytest -rs`).
-"""
+"""Every store test runs twice: on a fresh SQLite file and on a fresh database in the local PostgreSQL
+(skipped, with the reason shown by `pytest -rs`, when that server cannot be reached)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from shared.store import RecordStore
-from tests.store.databases import shown_admin_url, temporary_database
+from tests.store.databases import database_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'mira.db'}"
-        return
-    with ExitStack() as stack:
-        try:
-            url = stack.enter_context(temporary_database())
-        except psycopg.OperationalError as exc:
-            pytest.skip(f"PostgreSQL not reachable at {shown_admin_url()}: {exc}")
+    with database_url(request.param, tmp_path) as url:
         yield url
 
 
