@@ -48,6 +48,7 @@ def open_store() -> RecordStore:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     with open_store() as store:
         records = store.iter_records(args.version, args.prompt_version, args.model, args.status)
         count = export(records, args.format, args.output)

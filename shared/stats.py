@@ -92,15 +92,15 @@ def report(stats: list[TypeStats]) -> str:
     ]
     for s in stats:
         reference = f"~{s.reference_mean}"
-        lines.append(
-            f"{s.caption_type:<22}{s.count:>9}{s.mean:>8.1f}{s.median:>8.1f}{s.p95:>6.0f}{reference:>15}"
-        )
+        figures = f"{s.mean:>8.1f}{s.median:>8.1f}{s.p95:>6.0f}" if s.count else f"{'-':>8}{'-':>8}{'-':>6}"
+        lines.append(f"{s.caption_type:<22}{s.count:>9}{figures}{reference:>15}")
     shared = [s for s in stats if s.shared_texts]
     lines.append("")
     if not shared:
         lines.append("identical captions shared by different clips: none")
     for s in shared:
-        lines.append(f"identical {s.caption_type} shared by different clips: {s.shared_texts} texts, e.g.")
+        texts = f"{s.shared_texts} text" + ("s" if s.shared_texts > 1 else "")
+        lines.append(f"identical {s.caption_type} shared by different clips: {texts}, e.g.")
         lines += [f"  {clips} clips: {_clip(text, 90)!r}" for text, clips in s.shared_examples]
     return "\n".join(lines)
 

@@ -75,7 +75,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 @contextmanager
-def write_transaction(engine: Engine, lock_key: str | None) -> Iterator[Connection]:
+def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
     """A transaction that holds the writers' lock for `lock_key` (SQLite: the whole database)."""
     with engine.connect() as conn:
         conn.execution_options(**{_IMMEDIATE: True})
@@ -83,6 +83,6 @@ def write_transaction(engine: Engine, lock_key: str | None) -> Iterator[Connecti
             if engine.dialect.name == "postgresql":
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
-                    {"ns": _LOCK_NAMESPACE, "key": lock_key or ""},
+                    {"ns": _LOCK_NAMESPACE, "key": lock_key},
                 )
             yield conn

@@ -46,7 +46,7 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, *argv: st
     monkeypatch.setenv("MIRA_DATABASE_URL", url)
     parser = argparse.ArgumentParser()
     export_cli.add_parser(parser.add_subparsers())
-    out = tmp_path / "out.jsonl"
+    out = tmp_path / "exports" / "out.jsonl"  # a folder that does not exist yet
     assert export_cli.run(parser.parse_args(["export", "--format", "jsonl", "-o", str(out), *argv])) == 0
     return [(r["clip_id"], r["version"]) for r in read_back(out, "jsonl")[1]]
 

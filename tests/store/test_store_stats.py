@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cli import stats as stats_cli
-from shared.stats import CAPTION_TYPES, TypeStats, compute, write_histogram
+from shared.stats import CAPTION_TYPES, TypeStats, compute, report, write_histogram
 from shared.store import RecordStore
 from tests.store.factories import captions, result
 
@@ -69,7 +69,7 @@ def test_cli_prints_figures_beside_miradata_and_writes_histogram(
     out = capsys.readouterr().out
     dense_row = next(line for line in out.splitlines() if line.startswith("dense_caption"))
     assert dense_row.split() == ["dense_caption", "20", "10.5", "10.5", "19", "~87"]
-    assert "identical main_object_caption shared by different clips: 1 texts" in out
+    assert "identical main_object_caption shared by different clips: 1 text, e.g." in out
     assert "2 clips: 'A red fox x'" in out
 
     image = Image.open(png)
@@ -77,6 +77,12 @@ def test_cli_prints_figures_beside_miradata_and_writes_histogram(
     colors = image.convert("RGB").getcolors(maxcolors=1 << 16) or []
     present = {rgb for _, rgb in colors}
     assert {(86, 132, 196), (30, 60, 160), (205, 50, 40)} <= present  # bars, our mean, MiraData's mean
+
+
+def test_report_on_an_empty_store_has_no_figures(store: RecordStore) -> None:
+    lines = report(compute(store)).splitlines()
+    assert lines[2].split() == ["dense_caption", "0", "-", "-", "-", "~87"]
+    assert lines[-1] == "identical captions shared by different clips: none"
 
 
 def test_histogram_has_a_panel_of_bars_per_type(tmp_path: Path) -> None:
