@@ -71,12 +71,13 @@ async def test_token_budget_paces_big_requests(fake_openai: FakeOpenAI, grid: by
 async def test_in_flight_bound_follows_latency(fake_openai: FakeOpenAI, grid: bytes) -> None:
     fake_openai.configure(latency_s=0.3)
     cap = Captioner(caption_settings(fake_openai, caption_rpm=1200, caption_tpm=10_000_000))
-    peak = 0
+    peak = limit = 0
 
     async def watch() -> None:
-        nonlocal peak
-        while True:
+        nonlocal peak, limit
+        while True:  # the bound adapts as latency varies: compare with the highest it allowed
             peak = max(peak, cap.limiter.slots.used)
+            limit = max(limit, cap.limiter.suggested_in_flight)
             await asyncio.sleep(0.005)
 
     try:
@@ -90,9 +91,10 @@ async def test_in_flight_bound_follows_latency(fake_openai: FakeOpenAI, grid: by
         watcher.cancel()
     finally:
         await cap.aclose()
-    assert peak <= max(bound, cap.limiter.suggested_in_flight)
-    # Enough in flight to keep the request budget busy: 40 requests at 19.4/s plus one latency.
-    assert elapsed < 3.0
+    assert peak <= limit
+    # Enough in flight to keep the request budget busy: 40 requests at 19.4/s plus one latency (~2.4 s;
+    # slack for a loaded 2-core machine, still far below the 4 s that a bound stuck at 3 would take).
+    assert elapsed < 3.8
 
 
 async def test_backoff_grows_exponentially_with_jitter(fake_openai: FakeOpenAI, grid: bytes) -> None:
