@@ -12,7 +12,7 @@ import numpy as np
 from services.framegrid.grid import Layout, compose, display_size, encode_jpeg, picture
 from services.framegrid.sampler import Limits, sample_clip
 from services.framegrid.settings import FramegridSettings
-from services.framegrid.source import decode_device, open_source
+from services.framegrid.source import decode_device, open_source, source_errors
 from shared.messages import ClipSpan, SampleMode, VideoInfo
 from shared.vision_models import grid_size_for, image_tokens
 
@@ -34,13 +34,13 @@ def render_grid(clip: ClipSpan, settings: FramegridSettings, model: str | None =
     """Render `clip`'s grid, sized for `model` (default: MIRA_GRID_MODEL, else MIRA_CAPTION_MODEL).
 
     Raises BadInput with the reason when the source is missing, broken, over a limit, or the range is
-    past its end; other errors (network) are worth retrying.
+    past its end; SourceError (retryable, URL credentials removed) when reading fails otherwise.
     """
     model = model or settings.sizing_model
     limits = Limits(
         settings.max_duration_s, settings.max_pixels, settings.decode_timeout_s, settings.decode_threads
     )
-    with open_source(clip.source_uri, settings) as container:
+    with source_errors(clip.source_uri), open_source(clip.source_uri, settings) as container:
         sampled = sample_clip(container, clip, settings.sample_mode, settings.keyframe_tolerance_s, limits)
         dw, dh = display_size(sampled.frames[0], sampled.sample_aspect)
         cell_aspect = settings.grid_cell_aspect or dw / dh

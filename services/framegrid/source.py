@@ -9,6 +9,8 @@ decode device (NVDEC or CPU) is chosen here. Failures become BadInput with a rea
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -82,6 +84,19 @@ def _locate(uri: str, settings: FramegridSettings) -> tuple[str, dict[str, str]]
             f"file is {size} bytes, over the limit of {settings.max_file_bytes} (MIRA_MAX_FILE_BYTES)"
         )
     return str(path), {}
+
+
+class SourceError(Exception):
+    """Reading the source failed in a way worth retrying (network, HTTP 5xx). FFmpeg's own messages name
+    the URL, whose query may hold credentials (presigned S3 URLs): this one never does."""
+
+
+@contextmanager
+def source_errors(uri: str) -> Iterator[None]:
+    try:
+        yield
+    except av.error.FFmpegError as e:
+        raise SourceError(f"reading {_redact(uri)} failed: {e.strerror} ({type(e).__name__})") from None
 
 
 def _redact(uri: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from services.framegrid.source import SourceError
 from shared.runtime.errors import BadInput
 from tests.framegrid.support import Videos, index_at, render, shown_indices, targets
 from tests.media.httpserver import serve_directory
@@ -38,6 +39,15 @@ def test_http_not_found_is_bad_input(tmp_path: Path) -> None:
         render(f"{base}/missing.mp4?token=secret123")
     assert "source refused by its server" in caught.value.reason
     assert "secret123" not in caught.value.reason  # query strings carry credentials
+
+
+def test_server_errors_are_retryable_and_never_leak_the_query(videos: Videos) -> None:
+    path = videos.get("plain-h264.mp4", codec="h264", seconds=4, fps=12, gop=12)
+    with serve_directory(path.parent) as (base, served), pytest.raises(SourceError) as caught:
+        served.fail_with = 503
+        render(f"{base}/{path.name}?X-Amz-Signature=secret123", http_timeout_s=2)
+    assert f"reading {base}/{path.name} failed" in str(caught.value) and "secret123" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
 def test_s3_source_through_the_blob_layer(videos: Videos, s3: Any) -> None:
