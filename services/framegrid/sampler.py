@@ -97,7 +97,7 @@ def sample_clip(
         duration_s=round(end - start, 3),
         codec=stream.codec.canonical_name,
     )
-    return Sampled(frames, times, info, ctx.sample_aspect_ratio or Fraction(1))
+    return Sampled(frames, times, info, stream.sample_aspect_ratio or ctx.sample_aspect_ratio or Fraction(1))
 
 
 def _duration(container: InputContainer, stream: VideoStream, cursor: Cursor) -> float:
