@@ -8,7 +8,6 @@ import sys
 from collections import Counter
 
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from cli.connect import running_settings
 from services import STAGES, stage_class
@@ -42,25 +41,32 @@ def run(args: argparse.Namespace) -> int:
 
 async def _print_stream_state(settings: Settings) -> None:
     consumer = kafka.make_consumer(settings, group_id=None)
-    admin = AIOKafkaAdminClient(**kafka.client_options(settings))
     await consumer.start()
-    await admin.start()
     try:
         ends = await _end_offsets(consumer, settings)
         print(f"{'stage':<10} {'consumes':<10} {'published':>9} {'done':>6} {'lag':>6}")
         for name in STAGES:
             stage = stage_class(name)
             topic = kafka.topic_name(settings, stage.consumes)
-            committed = await admin.list_consumer_group_offsets(stage.group_id())
-            done = sum(meta.offset for tp, meta in committed.items() if tp.topic == topic and meta.offset >= 0)
-            total = sum(end for tp, end in ends.items() if tp.topic == topic)
+            parts = {tp: end for tp, end in ends.items() if tp.topic == topic}
+            done = await _committed(settings, stage.group_id(), list(parts))
+            total = sum(parts.values())
             print(f"{name:<10} {stage.consumes.value:<10} {total:>9} {done:>6} {total - done:>6}")
         records = sum(end for tp, end in ends.items() if tp.topic == kafka.topic_name(settings, Topic.RECORDS))
         print(f"records published: {records}")
         await _print_dead_letters(consumer, settings, ends)
     finally:
-        await admin.close()
         await consumer.stop()
+
+
+async def _committed(settings: Settings, group_id: str, parts: list[TopicPartition]) -> int:
+    """What a consumer group has committed (read through a member that never joins, so nothing rebalances)."""
+    reader = kafka.make_consumer(settings, group_id=group_id)
+    await reader.start()
+    try:
+        return sum([await reader.committed(tp) or 0 for tp in parts])
+    finally:
+        await reader.stop()
 
 
 async def _end_offsets(consumer, settings: Settings) -> dict[TopicPartition, int]:  # type: ignore[no-untyped-def]
@@ -68,7 +74,7 @@ async def _end_offsets(consumer, settings: Settings) -> dict[TopicPartition, int
     for topic in Topic:
         name = kafka.topic_name(settings, topic)
         parts += [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-    return await consumer.end_offsets(parts) if parts else {}
+    return await kafka.end_offsets(consumer, parts)
 
 
 async def _print_dead_letters(consumer, settings: Settings, ends: dict[TopicPartition, int]) -> None:  # type: ignore[no-untyped-def]

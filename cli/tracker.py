@@ -43,8 +43,7 @@ class Tracker:
             name = kafka.topic_name(self.settings, topic)
             for p in self.consumer.partitions_for_topic(name) or await self._partitions(name):
                 parts.append(TopicPartition(name, p))
-        self.consumer.assign(parts)
-        ends = await self.consumer.end_offsets(parts)
+        ends = await kafka.end_offsets(self.consumer, parts)
         for tp, end in ends.items():
             self.consumer.seek(tp, end)
 

@@ -6,10 +6,11 @@ Strimzi, MSK (SASL/IAM via SCRAM) or Confluent Cloud (SASL_SSL/PLAIN).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -130,3 +131,20 @@ async def ensure_topics(settings: Settings) -> None:
             log.info("created topics %s", [t.name for t in missing])
     finally:
         await admin.close()
+
+
+async def end_offsets(consumer: AIOKafkaConsumer, parts: list[TopicPartition], timeout_s: float = 3.0) -> dict[
+        TopicPartition, int]:
+    """Each partition's end offset. ListOffsets is corrected by the high watermark a fetch reports, because
+    the embedded broker answers ListOffsets with the start of the last batch (it undercounts batched writes).
+    Leaves `consumer` assigned to `parts`, positioned somewhere before their ends."""
+    listed = await consumer.end_offsets(parts) if parts else {}
+    consumer.assign(parts)
+    for tp, offset in listed.items():
+        consumer.seek(tp, offset)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    waiting = [tp for tp in parts if consumer.highwater(tp) is None]
+    while waiting and asyncio.get_running_loop().time() < deadline:
+        await consumer.getmany(*waiting, timeout_ms=100, max_records=1)
+        waiting = [tp for tp in waiting if consumer.highwater(tp) is None]
+    return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in parts}

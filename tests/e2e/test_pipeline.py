@@ -124,3 +124,19 @@ def test_caption_batch_goes_through_the_batch_api_at_the_batch_price(
     live_cost = rows["street.mp4"]["cost_usd"] / rows["street.mp4"]["input_tokens"]
     batch_cost = rows["forest.webm"]["cost_usd"] / rows["forest.webm"]["input_tokens"]
     assert abs(batch_cost / live_cost - 0.5) < 0.1  # same grid size: half the price per token
+
+
+def test_without_a_model_endpoint_every_free_stage_runs_and_the_cost_is_estimated(
+    tmp_path: Path, mira_env: dict[str, str]
+) -> None:
+    clips, manifest = make_inputs(tmp_path)
+    (clips / "broken.mp4").unlink()
+    env = {k: v for k, v in mira_env.items() if not k.startswith("OPENAI_")}
+    result = mira(env, "caption", str(clips), "--manifest", str(manifest), "--wait")
+    assert result.returncode == 0, result.stderr
+    assert "grids rendered and hinted: 3" in result.stdout
+    assert "NOT captioned: no OPENAI_API_KEY or OPENAI_BASE_URL is set" in result.stdout
+    estimate = float(result.stdout.split("would cost about $")[1].split()[0])
+    assert 0.001 < estimate < 0.1  # three gpt-4o calls with a 1445-token grid each
+    grids = list((Path(env["MIRA_HOME"]) / "blobs").rglob("*.jpg"))
+    assert len(grids) == 3

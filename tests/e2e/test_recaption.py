@@ -74,12 +74,19 @@ def test_prompt_upgrade_and_recaption_by_prompt_version(
         again = mira(env2, "recaption", "--all", "--request-id", "upgrade-1", "--wait")  # same request again
         assert again.returncode == 0, again.stderr
         metrics = framegrid_metrics(up)
+        status = mira(env2, "status")
     finally:
         assert up.stop() == 0
     assert paid == CLIPS and len(fake_openai.chat_requests) == CLIPS  # the repeat paid nothing
     assert all("Mention the lighting" in r.text for r in fake_openai.chat_requests)
     assert 'mira_messages_total{outcome="ok",stage="framegrid"}' not in metrics  # framegrid never ran
     assert 'mira_grids_total{outcome="rendered"}' not in metrics
+
+    assert status.returncode == 0, status.stderr
+    assert f"records: {2 * CLIPS} versions of {CLIPS} clips; latest: {CLIPS} success" in status.stdout
+    assert "dead letters: 0" in status.stdout
+    caption_row = next(line for line in status.stdout.splitlines() if line.startswith("caption"))
+    assert caption_row.split()[-1] == "0", status.stdout  # nothing left to caption: no lag
 
     latest = export(env2, tmp_path / "latest.jsonl")
     assert len(latest) == CLIPS
@@ -90,6 +97,8 @@ def test_prompt_upgrade_and_recaption_by_prompt_version(
     assert len(v1) == CLIPS and {(r["version"], r["prompt_version"]) for r in v1} == {(1, old_version)}
     everything = export(env2, tmp_path / "all.jsonl", "--version", "all")
     assert len(everything) == 2 * CLIPS  # no gaps, no duplicates
+    spent = float(status.stdout.split("cost $")[1].split()[0])
+    assert spent > 0 and abs(spent - sum(r["cost_usd"] for r in everything)) < 1e-3
     # The same grid served both versions.
     by_clip: dict[str, set[str]] = {}
     for r in everything:
