@@ -8,17 +8,15 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
-import psycopg
 import pytest
 
 import prompt
 from tests.e2e.conftest import Up, mira
 from tests.fake_openai.server import FakeOpenAI
 from tests.media.videos import make_video
-from tests.store.databases import shown_admin_url, temporary_database
+from tests.store import databases
 
 CLIPS = 20
 NEW_PROMPT = "Describe this video in five parts: dense_caption, main_object_caption, background_caption, " \
@@ -27,14 +25,7 @@ NEW_PROMPT = "Describe this video in five parts: dense_caption, main_object_capt
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'records.db'}"
-        return
-    with ExitStack() as stack:
-        try:
-            yield stack.enter_context(temporary_database())
-        except psycopg.OperationalError as exc:
-            pytest.skip(f"PostgreSQL not reachable at {shown_admin_url()}: {exc}")
+    yield from databases.database_url(request.param, tmp_path)
 
 
 def export(env: dict[str, str], path: Path, *args: str) -> list[dict]:  # type: ignore[type-arg]
