@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-framegrid bench-caption lint clean
+.PHONY: install run test bench bench-framegrid bench-caption bench-export lint clean
 
 install: $(STAMP)
 
@@ -24,13 +24,16 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench: bench-framegrid bench-caption
+bench: bench-framegrid bench-caption bench-export
 
 bench-framegrid: install
 	$(BIN)/python -m tests.bench.framegrid
 
 bench-caption: install
 	$(BIN)/python -m tests.bench.caption
+
+bench-export: install
+	$(BIN)/python -m tests.bench.export
 
 lint: install
 	$(BIN)/ruff check .
