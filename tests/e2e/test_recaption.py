@@ -25,7 +25,8 @@ NEW_PROMPT = "Describe this video in five parts: dense_caption, main_object_capt
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from databases.database_url(request.param, tmp_path)
+    with databases.database_url(request.param, tmp_path) as url:
+        yield url
 
 
 def export(env: dict[str, str], path: Path, *args: str) -> list[dict]:  # type: ignore[type-arg]
