@@ -17,9 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 # Captions the sample clips end to end on the embedded defaults (local broker, SQLite, file blobs).
 run: install
 	$(BIN)/python -m tests.media.samples samples
-	$(BIN)/mira caption samples --wait
+	$(BIN)/mira caption samples --wait || true  # the summary says what failed; export what was recorded
 	$(BIN)/mira export --format jsonl -o samples/captions.jsonl
-	@echo "records written to samples/captions.jsonl"
 
 test: install
 	$(BIN)/python -m pytest -q

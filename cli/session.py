@@ -59,7 +59,8 @@ async def follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: fl
         if pipeline:
             pipeline.supervise()
             if pipeline.fatal:
-                print(f"stopping: {', '.join(pipeline.fatal)} failed fatally", file=sys.stderr)
+                for name, tail in pipeline.fatal.items():
+                    print(f"stopping: the {name} service cannot work:\n{tail}", file=sys.stderr)
                 return
         line = tracker.line()
         if line != last:

@@ -9,6 +9,7 @@ import signal
 
 from cli.pipeline import LocalPipeline
 from cli.services import services_to_run
+from shared import broker
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,11 @@ def run(args: argparse.Namespace) -> int:
 
 async def _up() -> int:
     settings = Settings()
+    running = broker.running_pipeline(settings.home)
+    if running:
+        log.error("a pipeline already runs on %s (pid %s); stop it first or use another MIRA_HOME",
+                  settings.home, running["pid"])
+        return 1
     services, note = services_to_run()
     if note:
         log.warning(note)

@@ -140,3 +140,17 @@ def test_without_a_model_endpoint_every_free_stage_runs_and_the_cost_is_estimate
     assert 0.001 < estimate < 0.1  # three gpt-4o calls with a 1445-token grid each
     grids = list((Path(env["MIRA_HOME"]) / "blobs").rglob("*.jpg"))
     assert len(grids) == 3
+
+
+def test_a_rejected_api_key_stops_captioning_with_a_clear_message_and_no_secret(
+    tmp_path: Path, mira_env: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    clips, _ = make_inputs(tmp_path)
+    fake_openai.configure(api_key="sk-the-right-one")
+    result = mira(mira_env, "caption", str(clips / "street.mp4"), "--wait", timeout=120)
+    assert result.returncode == 1
+    assert "the caption service cannot work" in result.stderr and "401" in result.stderr
+    assert "unfinished: 1 clips" in result.stdout  # not dead-lettered: it waits for a working key
+    logs = "".join(p.read_text() for p in (Path(mira_env["MIRA_HOME"]) / "logs").glob("*.log"))
+    assert "sk-test-secret-123" not in logs + result.stderr + result.stdout
+    assert len(fake_openai.requests) == 1  # one rejected call, then the consumer stopped
