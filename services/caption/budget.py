@@ -64,6 +64,17 @@ class BudgetGate:
             log.warning("budget raised to $%.2f; captioning resumed", self.limit_usd or 0)
         self.reserved_usd += estimate_usd
 
+    def observe_spent(self, recorded_usd: float) -> None:
+        """What every caption replica's records have cost so far: with several replicas, each one's own tally
+        misses the others' spend, so the stored total (when higher) is what the cap holds against."""
+        if recorded_usd > self.spent_usd:
+            self.spent_usd = recorded_usd
+            self._changed.set()
+
+    @property
+    def capped(self) -> bool:
+        return self._limit is not None or self._file is not None
+
     def settle(self, estimate_usd: float, actual_usd: float) -> None:
         """Swap a reservation for the real cost (0 when the call was not billed)."""
         self.reserved_usd = max(0.0, self.reserved_usd - estimate_usd)

@@ -6,10 +6,13 @@ model, so redelivered messages and unchanged recaptions never pay twice.
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import Counter
 
 import prompt
 from services.caption.batch import BatchCaptioner, captioner_for
+from services.caption.budget import BudgetGate
 from services.caption.captioner import Captioner
 from services.caption.settings import CaptionSettings
 from shared.blobstore import open_blobstore
@@ -36,6 +39,9 @@ class CaptionStage(Stage[HintReady]):
         spent = (await ctx.run_blocking(self.store.totals)).cost_usd  # the budget holds across restarts
         self.captioner = captioner_for(self.settings, state_dir=ctx.settings.home, spent_usd=spent)
         self.batch = isinstance(self.captioner, BatchCaptioner)
+        live = self.captioner.live if isinstance(self.captioner, BatchCaptioner) else self.captioner
+        if live.budget.capped:
+            ctx.spawn(self._share_budget(live.budget))
         self.calls = Counter("mira_caption_calls", "Clips by how their captions were obtained (model, reused)",
                              ["how"], registry=ctx.registry)
 
@@ -54,6 +60,12 @@ class CaptionStage(Stage[HintReady]):
         return CaptionResult(**message.model_dump(), status=outcome.status, reason=outcome.reason,
                              captions=outcome.captions, model=outcome.model,
                              prompt_version=outcome.prompt_version, usage=outcome.usage)
+
+    async def _share_budget(self, budget: BudgetGate) -> None:
+        """Keep the budget's spend in step with the records of every caption replica."""
+        while True:
+            await asyncio.sleep(self.settings.budget_poll_s)
+            budget.observe_spent((await self.ctx.run_blocking(self.store.totals)).cost_usd)
 
     def in_flight_limit(self, default: int) -> int:
         """Enough clips in hand to keep the request budget busy at the observed latency (or fill a batch)."""

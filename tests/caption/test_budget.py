@@ -74,3 +74,17 @@ async def test_spend_before_start_counts(fake_openai: FakeOpenAI, grid: bytes) -
         task.cancel()
     finally:
         await cap.aclose()
+
+
+async def test_spend_recorded_by_other_replicas_counts_against_the_cap() -> None:
+    budget = BudgetGate(limit_usd=1.0, poll_s=0.05)
+    await budget.reserve(0.4)  # fits: nothing spent yet
+    budget.settle(0.4, 0.3)
+    budget.observe_spent(0.2)  # lower than our own tally: ignored
+    assert budget.spent_usd == 0.3
+    budget.observe_spent(0.8)  # the records of every replica cost 0.8 so far
+    waiting = asyncio.create_task(budget.reserve(0.4))
+    await _until(lambda: budget.paused)
+    assert not waiting.done()
+    budget.raise_to(2.0)
+    await asyncio.wait_for(waiting, 2)
