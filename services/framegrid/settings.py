@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -11,6 +13,19 @@ from shared.messages import SampleMode
 from shared.settings import MiraSettings
 
 GiB = 1 << 30
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """CPUs this process may use: its affinity, capped by a container's CPU quota (cgroup v2), which
+    os.cpu_count() ignores (it counts the node's CPUs)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 class FramegridSettings(MiraSettings):
@@ -29,7 +44,7 @@ class FramegridSettings(MiraSettings):
         "auto", description="cuda decodes with NVDEC; auto uses it when a GPU is present."
     )
     decode_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, description="Clips decoded at once."
+        default_factory=lambda: usable_cpus(), ge=1, description="Clips decoded at once (default: usable CPUs)."
     )
     decode_threads: int = Field(1, ge=0, description="Slice threads per decoder (0: FFmpeg decides).")
     caption_model: str = Field(

@@ -50,3 +50,13 @@ def test_cpu_decodes_without_probing_or_logging(videos: Videos, caplog: pytest.L
     caplog.set_level(logging.INFO)
     assert render_grid(clip(path), FramegridSettings(decode_device="cpu")).decode_device == "cpu"
     assert fallback_lines(caplog) == [] and cuda_available.cache_info().currsize == 0
+
+
+def test_decode_workers_follow_a_containers_cpu_quota(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from services.framegrid.settings import usable_cpus
+
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")  # a 1.5 CPU limit
+    assert usable_cpus(cpu_max) == min(2, usable_cpus(tmp_path / "absent"))
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == usable_cpus(tmp_path / "absent") >= 1
