@@ -13,6 +13,8 @@ from cli.connect import running_settings
 from cli.session import follow, pipeline_session, publish_all
 from cli.summary import print_summary
 from cli.tracker import Tracker
+from services.caption.request import estimate_usage
+from services.caption.settings import CaptionSettings
 from services.ingest.sources import new_request_id
 from services.recaption.selection import job_for, selected
 from shared.messages import RecaptionRequest
@@ -22,7 +24,7 @@ from shared.store.records import RecordStore
 from shared.topics import Topic
 from shared.vision_models import cost_usd
 
-FALLBACK_INPUT_TOKENS, FALLBACK_OUTPUT_TOKENS = 1900, 500  # a 2048x576 grid plus prompt; ~330 words out
+TYPICAL_GRID = (2048, 576)  # for records that carry no token counts (failed before the model answered)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -59,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"mira recaption: {exc.reason}", file=sys.stderr)
         return 2
     if args.dry_run:
-        model = args.model or _default_model()
-        cost = sum(cost_usd(model, r.input_tokens or FALLBACK_INPUT_TOKENS, r.output_tokens or FALLBACK_OUTPUT_TOKENS)
+        caption_settings = CaptionSettings()
+        model = args.model or caption_settings.caption_model
+        typical = estimate_usage(model, *TYPICAL_GRID, caption_settings)
+        cost = sum(cost_usd(model, r.input_tokens or typical.input_tokens, r.output_tokens or typical.output_tokens)
                    for r in records)
         print(f"would recaption {len(records)} clips with {model}; estimated cost ${cost:.4f}")
         return 0
@@ -84,10 +88,3 @@ async def _publish(request: RecaptionRequest, records: list, args: argparse.Name
         await follow(tracker, pipeline, args.timeout)
         await tracker.stop()
         return print_summary(tracker, jobs, [], settings)
-
-
-def _default_model() -> str:
-    from services.caption.settings import CaptionSettings
-
-    return CaptionSettings().caption_model
-

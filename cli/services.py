@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 from services import STAGES
+from services.caption.settings import CaptionSettings
 
 NO_MODEL_NOTE = ("no OPENAI_API_KEY or OPENAI_BASE_URL: clips are ingested, gridded and hinted, "
                  "but not captioned")
 
 
 def model_configured() -> bool:
-    return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+    return CaptionSettings().model_configured
 
 
 def services_to_run() -> tuple[list[str], str | None]:

@@ -3,18 +3,16 @@ model was configured, what was not done and what doing it would cost."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
+from typing import TextIO
 
 from cli.tracker import Tracker
+from services.caption.request import estimate_usage
+from services.caption.settings import CaptionSettings
 from shared.messages import ClipJob
 from shared.settings import Settings
 from shared.topics import Topic
-
-# Words MiraData's captions run to (about 330 in all) at ~1.35 tokens per word, plus JSON keys.
-EXPECTED_OUTPUT_TOKENS = 500
-PROMPT_TEXT_TOKENS = 450
 
 
 def print_summary(tracker: Tracker, jobs: list[ClipJob], problems: list[str], settings: Settings) -> int:
@@ -47,23 +45,20 @@ def print_summary(tracker: Tracker, jobs: list[ClipJob], problems: list[str], se
     return 1 if failed else 0
 
 
-def _print_skipped(tracker: Tracker, out: object) -> None:
-    from shared.vision_models import cost_usd
-
-    model = os.environ.get("MIRA_CAPTION_MODEL", "gpt-4o")
-    hinted = tracker.progress.hinted.values()
-    image = sum(h.grid.image_tokens for h in hinted)
-    n = len(tracker.progress.hinted)
-    estimate = cost_usd(model, image + n * PROMPT_TEXT_TOKENS, n * EXPECTED_OUTPUT_TOKENS)
-    print(f"grids rendered and hinted: {n}", file=out)  # type: ignore[arg-type]
+def _print_skipped(tracker: Tracker, out: TextIO) -> None:
+    settings = CaptionSettings()
+    model = settings.caption_model
+    usages = [estimate_usage(model, h.grid.width, h.grid.height, settings) for h in tracker.progress.hinted.values()]
+    n = len(usages)
+    inp, image, output = (sum(getattr(u, k) for u in usages) for k in ("input_tokens", "image_tokens", "output_tokens"))
+    print(f"grids rendered and hinted: {n}", file=out)
     print(
         "NOT captioned: no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the caption model was not called and "
         "no records were written.\n"
-        f"Captioning these {n} clips with {model} would cost about ${estimate:.4f} "
-        f"(~{image + n * PROMPT_TEXT_TOKENS} input tokens incl. {image} image tokens, "
-        f"~{n * EXPECTED_OUTPUT_TOKENS} output tokens).\n"
+        f"Captioning these {n} clips with {model} would cost about ${sum(u.cost_usd for u in usages):.4f} "
+        f"(~{inp} input tokens incl. {image} image tokens, ~{output} output tokens).\n"
         "Set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) and run the same command again.",
-        file=out,  # type: ignore[arg-type]
+        file=out,
     )
 
 
