@@ -24,8 +24,11 @@ def setup_logging(level: str = "INFO") -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mira", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    argv = sys.argv[1:] if argv is None else argv
+    # Import only the command asked for: `mira run sink` need not load PyAV, pyarrow or the OpenAI SDK.
+    wanted = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
     modules = {}
-    for name in COMMANDS:
+    for name in wanted:
         try:
             modules[name] = importlib.import_module(f"cli.{name}")
         except ModuleNotFoundError as exc:
