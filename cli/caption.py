@@ -47,7 +47,7 @@ def collect(sources: list[str], manifests: list[Path], request_id: str) -> tuple
         try:
             for item in read_manifest(manifest, request_id):
                 (problems.append(item.reason) if isinstance(item, RowError) else subs.append(item))
-        except (FileNotFoundError, UnicodeDecodeError) as exc:
+        except (FileNotFoundError, UnicodeDecodeError, ValueError) as exc:  # unreadable as a whole
             problems.append(f"{manifest}: {exc}")
     return subs, problems
 

@@ -1,8 +1,8 @@
 """Manifest files -> one clip submission per clip time range.
 
-Understood layouts (CSV or JSONL, detected from the columns):
+Understood layouts (CSV, JSONL or a JSON array, detected from the columns):
 - MiraData v1 meta: clip_id, video_id, timestamp ["HH:MM:SS.mmm", "HH:MM:SS.mmm"], file_path and/or
-  video_url, optional short_caption (used as the hint).
+  video_url, optional short_caption (used as the hint); v0 meta: start_frame, end_frame and fps instead.
 - Panda-70M meta: one row per source video: videoID, url, timestamp and caption as Python-literal lists
   with one entry per clip.
 - Plain: source (or path/url), optional start_s, end_s, hint, video_id, clip_id.
@@ -42,7 +42,12 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
     with path.open(newline="", encoding="utf-8-sig") as f:
-        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+        if path.suffix.lower() == ".json":  # one JSON array of rows
+            rows = json.load(f)
+            if not isinstance(rows, list):
+                raise ValueError(f"{path.name}: a .json manifest must hold a list of rows")
+            yield from enumerate(rows, 1)
+        elif path.suffix.lower() in {".jsonl", ".ndjson"}:
             for no, line in enumerate(f, 1):
                 if line.strip():
                     try:
@@ -67,13 +72,22 @@ def _submissions(row: dict[str, Any], base: Path, request_id: str) -> Iterator[C
             yield ClipSubmission(source=_source(row, base), start_s=start, end_s=end, hint=hint,
                                  video_id=row["videoID"], clip_id=f"{row['videoID']}.{i}", request_id=request_id)
         return
-    start, end = _range(_literal(row["timestamp"])) if row.get("timestamp") else (
-        _float(row.get("start_s")), _float(row.get("end_s")))
+    start, end = _span(row)
     yield ClipSubmission(
         source=_source(row, base), start_s=start, end_s=end,
         hint=row.get("short_caption") or row.get("hint") or None,
         video_id=row.get("video_id") or None, clip_id=row.get("clip_id") or None, request_id=request_id,
     )
+
+
+def _span(row: dict[str, Any]) -> tuple[float | None, float | None]:
+    """MiraData v1 timestamp, MiraData v0 start_frame/end_frame at fps, or plain start_s/end_s."""
+    if row.get("timestamp"):
+        return _range(_literal(row["timestamp"]))
+    if row.get("start_frame") not in (None, "") and row.get("fps"):
+        fps = float(row["fps"])
+        return _range([float(row["start_frame"]) / fps, float(row["end_frame"]) / fps])
+    return _float(row.get("start_s")), _float(row.get("end_s"))
 
 
 def _source(row: dict[str, Any], base: Path) -> str:

@@ -90,3 +90,17 @@ def test_folders_expand_to_their_videos_only(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"x")
     subs = list(expand_paths([str(tmp_path), "https://example.com/x.mp4"], "r"))
     assert [Path(s.source).name for s in subs] == ["a.webm", "b.mp4", "c.MKV", "x.mp4"]
+
+
+def test_mira_v0_frame_ranges_and_json_array_manifests(tmp_path: Path) -> None:
+    v0 = write_csv(tmp_path / "miradata_v0.csv", [
+        {"index": "0", "video_id": "v", "start_frame": "60", "end_frame": "180", "fps": "30",
+         "file_path": "v.mp4", "short_caption": "Waves roll in."},
+    ])
+    (clip,) = read_manifest(v0, "req")
+    assert isinstance(clip, ClipSubmission) and (clip.start_s, clip.end_s) == (2.0, 6.0)
+    assert clip.source == str(tmp_path / "v.mp4") and clip.hint == "Waves roll in."
+    array = tmp_path / "clips.json"
+    array.write_text(json.dumps([{"source": "a.mp4", "end_s": 3}, {"url": "https://x/b.mp4"}]))
+    subs = list(read_manifest(array, "req"))
+    assert [s.source for s in subs] == [str(tmp_path / "a.mp4"), "https://x/b.mp4"]  # type: ignore[union-attr]
