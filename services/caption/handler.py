@@ -1,7 +1,8 @@
 """Caption: a hinted grid in, the five GPT caption types out (one model call per clip).
 
-Before paying for a call it looks for a successful record of the same grid, hint, prompt version and
-model, so redelivered messages and unchanged recaptions never pay twice.
+Before paying for a call it looks for an answer already paid for with the same grid, hint, prompt version
+and model (a successful record, or the answer log written before each result is published), so redelivered
+messages and unchanged recaptions never pay twice.
 """
 
 from __future__ import annotations
@@ -47,16 +48,18 @@ class CaptionStage(Stage[HintReady]):
 
     async def handle(self, message: HintReady) -> CaptionResult:
         model = message.options.model or self.settings.caption_model
-        prior = await self.ctx.run_blocking(
-            self.store.find_success, message.grid.sha256, message.hint.text, prompt.PROMPT_VERSION, model)
-        if prior is not None:
+        question = (message.grid.sha256, message.hint.text, prompt.PROMPT_VERSION, model)
+        paid = await self.ctx.run_blocking(self.store.paid_answer, *question)
+        if paid is not None:
             self.calls.labels("reused").inc()
-            return CaptionResult(**message.model_dump(), status="success", captions=prior.as_captions(),
-                                 model=model, prompt_version=prompt.PROMPT_VERSION, usage=Usage())
+            return CaptionResult(**message.model_dump(), status="success", captions=paid, model=model,
+                                 prompt_version=prompt.PROMPT_VERSION, usage=Usage())
         jpeg = await self.blobs.get(message.grid.uri)
-        outcome = await self.captioner.caption(
-            jpeg, message.grid.width, message.grid.height, message.hint.text, model)
+        outcome = await self.captioner.caption(jpeg, message.grid.width, message.grid.height, message.hint.text,
+                                               model)
         self.calls.labels("model").inc()
+        if outcome.captions is not None:  # logged before publishing: a crash from here on never pays again
+            await self.ctx.run_blocking(self.store.remember_answer, *question, outcome.captions)
         return CaptionResult(**message.model_dump(), status=outcome.status, reason=outcome.reason,
                              captions=outcome.captions, model=outcome.model,
                              prompt_version=outcome.prompt_version, usage=outcome.usage)

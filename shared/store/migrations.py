@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from shared.store import engine as engines
-from shared.store.schema import records, schema_migrations
+from shared.store.schema import model_answers, records, schema_migrations
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,14 @@ def _create_caption_records(conn: Connection) -> None:
     records.create(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "caption records", _create_caption_records),)
+def _create_model_answers(conn: Connection) -> None:
+    model_answers.create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "caption records", _create_caption_records),
+    Migration(2, "model answers", _create_model_answers),
+)
 
 
 def apply(engine: Engine) -> list[int]:

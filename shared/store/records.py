@@ -18,9 +18,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import Alias
 
-from shared.messages import CaptionRecord, CaptionResult, CaptionStatus, utcnow
+from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus, utcnow
+from shared.store import answers, migrations
 from shared.store import engine as engines
-from shared.store import migrations
 from shared.store.convert import to_record
 from shared.store.schema import RECORD_COLUMNS, records
 
@@ -116,6 +116,18 @@ class RecordStore:
         )
         with self.engine.connect() as conn:
             return _first(conn, stmt)
+
+    def paid_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str) -> Captions | None:
+        """Captions already paid for with this exact grid, hint, prompt and model: from a successful record,
+        or from the answer log when the result never reached a record (a crash before the sink)."""
+        found = self.find_success(grid_sha256, hint, prompt_version, model)
+        if found is not None:
+            return found.as_captions()
+        return answers.recall(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model))
+
+    def remember_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str,
+                        captions: Captions) -> None:
+        answers.remember(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model), captions)
 
     def latest(self, clip_id: str) -> CaptionRecord | None:
         stmt = (

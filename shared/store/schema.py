@@ -85,6 +85,16 @@ records = sa.Table(
 # Every column of a record except the surrogate key: the CaptionRecord fields, in table order.
 RECORD_COLUMNS: tuple[str, ...] = tuple(c.name for c in records.columns if c.name != "id")
 
+# Successful model answers, written the moment they arrive (before the result is published), so a caption
+# service that crashes before the sink records its result never pays for the same answer again.
+model_answers = sa.Table(
+    "model_answers",
+    metadata,
+    sa.Column("answer_key", sa.String(64), primary_key=True),  # grid, hint, prompt version and model
+    sa.Column("captions", sa.JSON(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

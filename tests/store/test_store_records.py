@@ -134,3 +134,14 @@ def test_totals_count_newest_status_and_all_spending(store: RecordStore) -> None
     assert totals.latest_by_status == {"failed": 1, "success": 1}
     assert (totals.input_tokens, totals.image_tokens, totals.output_tokens) == (6000, 4335, 1350)
     assert abs(totals.cost_usd - 3 * 0.0095) < 1e-9
+
+
+def test_paid_answers_come_from_records_or_from_the_answer_log(store: RecordStore) -> None:
+    question = ("ef" * 32, "a fox", "p1", "gpt-4o")
+    assert store.paid_answer(*question) is None
+    store.remember_answer(*question, captions(7, tag="logged"))
+    store.remember_answer(*question, captions(3, tag="later"))  # the first answer stays
+    assert store.paid_answer(*question) == captions(7, tag="logged")
+    assert store.paid_answer("ef" * 32, None, "p1", "gpt-4o") is None  # another hint is another question
+    store.record(result("clip", "job", grid_sha256="12" * 32, hint=None, caps=captions(4, tag="rec")))
+    assert store.paid_answer("12" * 32, None, "p1", "gpt-4o") == captions(4, tag="rec")
