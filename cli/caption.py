@@ -9,8 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from cli.services import model_configured
-from cli.session import follow, pipeline_session, publish_all
+from cli.session import follow, local_pipeline_captions, pipeline_session, publish_all
 from cli.summary import print_summary
 from cli.tracker import Tracker
 from services.ingest.manifest import RowError, read_manifest
@@ -75,11 +74,12 @@ async def _caption(args: argparse.Namespace) -> int:
         return 1
     if args.batch:
         os.environ["MIRA_CAPTION_BATCH"] = "true"  # inherited by the services an embedded pipeline starts
+    captioning = local_pipeline_captions(Settings())
     async with pipeline_session(Settings()) as (settings, pipeline):
         if args.batch and pipeline is None:
             print("--batch: the running pipeline captions as its MIRA_CAPTION_BATCH says", file=sys.stderr)
         wait = args.wait or pipeline is not None  # an embedded broker must not vanish before the work is done
-        tracker = Tracker(settings, jobs, Topic.RECORDS if model_configured() else Topic.HINTED)
+        tracker = Tracker(settings, jobs, Topic.RECORDS if captioning else Topic.HINTED)
         if wait:
             await tracker.start()
         await publish_all(settings, [sub for sub, _ in jobs.values()])

@@ -12,10 +12,19 @@ from contextlib import asynccontextmanager
 from pydantic import BaseModel
 
 from cli.pipeline import LocalPipeline
-from cli.services import services_to_run
+from cli.services import model_configured, services_to_run
 from cli.tracker import Tracker
 from shared import broker, kafka
 from shared.settings import Settings
+
+
+def local_pipeline_captions(settings: Settings) -> bool:
+    """Whether the pipeline this command uses runs the caption stage: the local one says so in
+    pipeline.json (`mira up` without a model key leaves it out); elsewhere, this command's own settings."""
+    running = None if settings.kafka_bootstrap else broker.running_pipeline(settings.home)
+    if running and "services" in running:
+        return "caption" in running["services"]
+    return model_configured()
 
 
 @asynccontextmanager
