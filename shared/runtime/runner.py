@@ -27,7 +27,6 @@ from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.offsets import OffsetTracker
 from shared.runtime.stage import Stage, StageContext
 from shared.settings import Settings
-from shared.topics import Topic
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +44,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class Runner:
-    def __init__(self, stage: Stage, settings: Settings, workers: int | None = None) -> None:
+    def __init__(self, stage: Stage, settings: Settings) -> None:
         self.stage = stage
         self.settings = settings
         self.metrics = RuntimeMetrics(stage.name)
@@ -53,8 +52,7 @@ class Runner:
         self.stopping = asyncio.Event()
         self.fatal: str | None = None
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.pool = ThreadPoolExecutor(max_workers=workers or settings.max_in_flight,
-                                       thread_name_prefix=stage.name)
+        self.pool = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix=stage.name)
         self.app = web.Application()
         self.health = HealthServer(self.app, self.metrics.registry)
         self.producer: AIOKafkaProducer | None = None
@@ -248,5 +246,3 @@ def _as_list(out: object) -> list[BaseModel]:
 def _brief(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
 
-
-__all__ = ["Runner", "Topic"]
