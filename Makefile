@@ -36,6 +36,7 @@ bench-export: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .mira samples

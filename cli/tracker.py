@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -14,6 +15,7 @@ from shared.messages import CaptionRecord, DeadLetter, GridReady, HintReady
 from shared.settings import Settings
 from shared.topics import Topic
 
+Reached = TypeVar("Reached", GridReady, HintReady, CaptionRecord)
 FOLLOWED = (Topic.GRIDS, Topic.HINTED, Topic.RECORDS, Topic.DEAD_LETTERS)
 
 
@@ -69,14 +71,19 @@ class Tracker:
                 p.dead[job_id] = letter
                 self.pending.discard(job_id)
             return
-        model = {Topic.GRIDS: GridReady, Topic.HINTED: HintReady, Topic.RECORDS: CaptionRecord}[topic]
-        message = kafka.decode(model, value)
-        job_id = message.job_id
-        if job_id not in self.pending:
+        if topic is Topic.GRIDS:
+            self._reached(topic, p.gridded, kafka.decode(GridReady, value))
+        elif topic is Topic.HINTED:
+            self._reached(topic, p.hinted, kafka.decode(HintReady, value))
+        else:
+            self._reached(topic, p.recorded, kafka.decode(CaptionRecord, value))
+
+    def _reached(self, topic: Topic, seen: dict[str, Reached], message: Reached) -> None:
+        if message.job_id not in self.pending:
             return
-        {Topic.GRIDS: p.gridded, Topic.HINTED: p.hinted, Topic.RECORDS: p.recorded}[topic][job_id] = message
+        seen[message.job_id] = message
         if topic is self.done_at:
-            self.pending.discard(job_id)
+            self.pending.discard(message.job_id)
 
     @property
     def done(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 HintSource = Literal["manifest", "model", "none"]
 CaptionStatus = Literal["success", "truncated", "refused", "failed"]

@@ -20,7 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import openai
 
@@ -35,7 +35,7 @@ from shared.runtime.errors import RetryLater
 from shared.vision_models import image_tokens
 
 log = logging.getLogger(__name__)
-ENDPOINT = "/v1/chat/completions"
+ENDPOINT: Final = "/v1/chat/completions"
 DONE = ("completed", "failed", "expired", "cancelled")
 LEDGER_TTL_S = 3 * 24 * 3600  # output files outlive the 24 h window; older entries are pruned
 

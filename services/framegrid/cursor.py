@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal
 
 import av.error
 from av.container import InputContainer
@@ -127,7 +128,7 @@ class Cursor:
             if time.monotonic() > self.deadline:
                 raise BadInput("decoding took longer than the limit (MIRA_DECODE_TIMEOUT_S)")
             ctx = self.stream.codec_context
-            wanted = "NONREF" if skip_unreferenced else "DEFAULT"
+            wanted: Literal["NONREF", "DEFAULT"] = "NONREF" if skip_unreferenced else "DEFAULT"
             if ctx.skip_frame != wanted:
                 ctx.skip_frame = wanted
             try:

@@ -40,9 +40,9 @@ class HintChooser:
             if source == "none":
                 break
             if source == "manifest":
-                text = " ".join((manifest_hint or "").split())
-                if text:
-                    return Hint(text=text, source="manifest")
+                given = " ".join((manifest_hint or "").split())
+                if given:
+                    return Hint(text=given, source="manifest")
             elif self.model is not None:
                 text = await self._from_model(grid_uri)
                 if text:

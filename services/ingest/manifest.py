@@ -72,9 +72,9 @@ def _submissions(row: dict[str, Any], base: Path, request_id: str) -> Iterator[C
             yield ClipSubmission(source=_source(row, base), start_s=start, end_s=end, hint=hint,
                                  video_id=row["videoID"], clip_id=f"{row['videoID']}.{i}", request_id=request_id)
         return
-    start, end = _span(row)
+    first, last = _span(row)
     yield ClipSubmission(
-        source=_source(row, base), start_s=start, end_s=end,
+        source=_source(row, base), start_s=first, end_s=last,
         hint=row.get("short_caption") or row.get("hint") or None,
         video_id=row.get("video_id") or None, clip_id=row.get("clip_id") or None, request_id=request_id,
     )

@@ -16,7 +16,7 @@ from typing import Literal, Self
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select
-from sqlalchemy.sql.expression import Alias
+from sqlalchemy.sql.selectable import NamedFromClause as Alias
 
 from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus, utcnow
 from shared.store import answers, migrations
