@@ -1,8 +1,15 @@
 """One frozen pydantic model per topic. Every message carries `schema_version` so consumers can refuse
 what they do not understand; unknown fields are rejected (extra="forbid") and dead-lettered.
 
-Stages compose small parts (ClipSpan, VideoInfo, GridInfo, Hint, Captions, Usage) instead of sharing one
-growing object: each stage adds the part it owns.
+Each stage owns one small part (ClipSpan, VideoInfo, GridInfo, Hint, Captions, Usage). The messages along
+the main line are a deliberately growing envelope (ClipJob -> GridReady -> HintReady -> CaptionResult, each
+adding its stage's part) rather than a job id plus the newest part, because:
+- the sink writes one self-contained record per outcome and needs every part; a join against earlier topics
+  or a side store would make it stateful and order-dependent;
+- a redelivered or recaptioned message carries all it needs, so any replica can handle it without a lookup;
+- the whole envelope is a few hundred bytes (the grid itself stays in the blob store).
+So every field a stage reads is declared on its input type (or inherited from the one before it), and what a
+stage adds is exactly the fields its output class declares.
 """
 
 from __future__ import annotations
