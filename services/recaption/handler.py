@@ -7,7 +7,6 @@ only the prompt, model or hint changed); otherwise, or when asked to, the grid i
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
 from prometheus_client import Counter
@@ -39,11 +38,11 @@ class RecaptionStage(Stage[RecaptionRequest]):
 
     async def handle(self, message: RecaptionRequest) -> None:
         records = selected(self.store, message)
-        loop = asyncio.get_running_loop()
-        with ThreadPoolExecutor(1) as reader:  # one thread owns the streaming cursor
-            while batch := await loop.run_in_executor(reader, lambda: list(islice(records, PUBLISH_BATCH))):
-                jobs = [await self._job(r, message) for r in batch]
-                await asyncio.gather(*(self.ctx.publish(job) for job in jobs))
+        # The streaming cursor is advanced by one pool thread at a time (each read is awaited), which both
+        # drivers allow (SQLAlchemy opens file SQLite with check_same_thread=False).
+        while batch := await self.ctx.run_blocking(lambda: list(islice(records, PUBLISH_BATCH))):
+            jobs = [await self._job(r, message) for r in batch]
+            await asyncio.gather(*(self.ctx.publish(job) for job in jobs))
 
     async def _job(self, record: CaptionRecord, request: RecaptionRequest) -> BaseModel:
         job = job_for(record, request)
