@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         modules[name].add_parser(sub)
     args = parser.parse_args(argv)
+    from cli.checks import check_or_exit
+
+    check_or_exit(args.command, getattr(args, "service", None))  # exit 2 before anything starts
     setup_logging(os.environ.get("MIRA_LOG_LEVEL", "INFO"))
     return int(modules[args.command].run(args) or 0)
 

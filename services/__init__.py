@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from shared.runtime.stage import Stage
+if TYPE_CHECKING:  # the runtime (aiohttp, aiokafka) loads with a stage, not with its name
+    from shared.runtime.stage import Stage
 
 # name -> "module:Class"; imported on demand so `mira run sink` never loads PyAV or the OpenAI SDK.
 STAGES: dict[str, str] = {

@@ -6,8 +6,9 @@ Stage-specific settings live beside their stage (services/<stage>/settings.py) a
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,18 +21,18 @@ class MiraSettings(BaseSettings):
 class Settings(MiraSettings):
     home: Path = Field(Path(".mira"), description="Local state: database, blobs, embedded broker address.")
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers; unset starts the embedded broker.")
-    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: str | None = None
-    kafka_compression: str | None = Field(None, description="gzip, lz4, zstd or snappy; unset sends uncompressed.")
+    kafka_compression: Literal["gzip", "lz4", "zstd", "snappy"] | None = Field(None, description="gzip, lz4, zstd or snappy; unset sends uncompressed.")
     kafka_session_timeout_ms: int = Field(10000, description="Group membership lapses after this silence.")
     kafka_heartbeat_interval_ms: int = 3000
     kafka_rebalance_timeout_ms: int = Field(30000, description="Time members get to rejoin in a rebalance.")
     topic_prefix: str = "mira."
     create_topics: bool = Field(True, description="Create missing topics at start-up; off where Strimzi owns them.")
-    topic_partitions: int = Field(4, description="Partitions for topics the embedded broker creates.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions for topics the embedded broker creates.")
     database_url: str | None = Field(None, description="sqlite:///... or postgresql://...; default under home.")
     blob_url: str | None = Field(None, description="file://... or s3://bucket/prefix; default under home.")
     max_in_flight: int = Field(8, ge=1, description="Messages one service instance works on at once.")
@@ -41,8 +42,29 @@ class Settings(MiraSettings):
     commit_interval_s: float = Field(1.0, gt=0)
     shutdown_grace_s: float = Field(25.0, ge=0, description="SIGTERM: time to finish in-flight work.")
     health_host: str = "0.0.0.0"
-    health_port: int = Field(8080, ge=0, description="/healthz, /readyz, /metrics; 0 picks a free port.")
-    log_level: str = "INFO"
+    health_port: int = Field(8080, ge=0, le=65535, description="/healthz, /readyz, /metrics; 0 picks a free port.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        """The scheme only (the store parses the rest), so a typo fails at start-up, not in a child process."""
+        scheme, sep, _ = (value or "sqlite://").partition("://")
+        if not sep or scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
+        return value
+
+    @field_validator("blob_url")
+    @classmethod
+    def _blob_scheme(cls, value: str | None) -> str | None:
+        if value and "://" in value and value.split("://")[0] not in ("file", "s3"):
+            raise ValueError("expected file:///DIR, a directory path, or s3://BUCKET/PREFIX")
+        return value
 
     @model_validator(mode="after")
     def _defaults_under_home(self) -> Settings:
