@@ -11,11 +11,19 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import redact
+
 
 class MiraSettings(BaseSettings):
     """Base class: every Mira setting is read from MIRA_<NAME>."""
 
     model_config = SettingsConfigDict(env_prefix="MIRA_", extra="ignore", frozen=True)
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> MiraSettings:
+        """Secret settings are masked in every log line and dead letter, however they were configured."""
+        redact.register(*(v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr)))
+        return self
 
 
 class Settings(MiraSettings):
