@@ -17,7 +17,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.redact import PublicUri, Redacted, public_uri
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -97,10 +99,23 @@ class GridInfo(Part):
 
 
 class GridReady(ClipJob):
-    """Topic: grids. The clip's 2x4 grid is stored and described."""
+    """Topic: grids. The clip's 2x4 grid is stored and described.
+
+    From here on the source is named by its public form: credentials in its URL (a presigned query) were
+    needed to read it, which framegrid has done, and must not travel further or be stored."""
 
     video: VideoInfo
     grid: GridInfo
+
+    @model_validator(mode="before")
+    @classmethod
+    def _public_source(cls, data: object) -> object:
+        clip = data.get("clip") if isinstance(data, dict) else None
+        if isinstance(clip, ClipSpan):
+            clip = clip.model_dump()
+        if isinstance(clip, dict) and isinstance(clip.get("source_uri"), str):
+            data = {**data, "clip": {**clip, "source_uri": public_uri(clip["source_uri"])}}  # type: ignore[dict-item]
+        return data
 
 
 class Hint(Part):
@@ -135,7 +150,7 @@ class CaptionResult(HintReady):
     """Topic: captions. One model outcome for one job; `captions` is None unless status is success."""
 
     status: CaptionStatus
-    reason: str | None = None
+    reason: Redacted | None = None
     captions: Captions | None = None
     model: str
     prompt_version: str
@@ -150,7 +165,7 @@ class CaptionRecord(Part):
 
     clip_id: str
     video_id: str
-    source_uri: str
+    source_uri: PublicUri
     start_s: float
     end_s: float
     fps: float
@@ -165,7 +180,7 @@ class CaptionRecord(Part):
     style_caption: str | None
     version: int
     status: CaptionStatus
-    reason: str | None
+    reason: Redacted | None
     model: str
     prompt_version: str
     hint_source: HintSource
@@ -204,10 +219,11 @@ class RecaptionRequest(Message):
 
 
 class DeadLetter(Message):
-    """Topic: dead-letters. `payload` is the original message bytes, decoded as UTF-8 with replacement."""
+    """Topic: dead-letters. `payload` is the original message bytes, decoded as UTF-8 with replacement.
+    Reason and payload are redacted (shared.redact): a letter is read by people and kept for long."""
 
     stage: str
-    reason: str
+    reason: Redacted
     error_type: str
     source_topic: str
     partition: int
@@ -215,5 +231,5 @@ class DeadLetter(Message):
     key: str | None = None
     job_id: str | None = None
     clip_id: str | None = None
-    payload: str
+    payload: Redacted
     failed_at: datetime = Field(default_factory=utcnow)

@@ -8,15 +8,13 @@ so every clip would fail the same way (Fatal: stop the consumer instead of burni
 from __future__ import annotations
 
 import json
-import re
 
 import openai
 
+from shared.redact import redact
 from shared.runtime.errors import BadInput, Fatal
 
 RETRY_STATUS = {408, 409, 429}
-# Servers echo the key they were given in auth errors ("Incorrect API key provided: sk-..."): never log it.
-_KEY = re.compile(r"\b(sk|key|hk)-[\w*-]{4,}")
 
 
 def fail_fast(exc: openai.APIStatusError) -> Exception:
@@ -32,13 +30,10 @@ def reject(status: int, message: str) -> Exception:
 
 
 def _error_message(exc: openai.APIStatusError) -> str:
-    # The SDK keeps the "error" object of the body; a server may also send plain text.
+    # The SDK keeps the "error" object of the body; a server may also send plain text. Servers echo the key
+    # they were given in auth errors ("Incorrect API key provided: gsk_..."): never pass it on.
     message = exc.body.get("message") if isinstance(exc.body, dict) else None
     return redact(str(message or exc.message))[:300]
-
-
-def redact(text: str) -> str:
-    return _KEY.sub(r"\1-***", text)
 
 
 def retryable_status(status: int) -> bool:
