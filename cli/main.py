@@ -9,7 +9,7 @@ import os
 import sys
 
 # Each command is a module exposing add_parser(subparsers) and run(args) -> int.
-COMMANDS = ["caption", "up", "run", "grid", "export", "recaption", "status", "stats"]
+COMMANDS = ["caption", "up", "run", "grid", "export", "recaption", "status", "stats", "review"]
 
 
 def setup_logging(level: str = "INFO") -> None:
