@@ -6,6 +6,7 @@ and letterboxed into its cell with black bars, never stretched.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -41,6 +42,13 @@ class Layout:
         """Top-left corner of cell `index` (0..7, row-major)."""
         row, col = divmod(index, COLS)
         return col * (self.cell_w + self.sep), row * (self.cell_h + self.sep)
+
+
+def native_size(display_w: float, display_h: float, cell_aspect: float) -> tuple[int, int]:
+    """The grid whose cells of `cell_aspect` hold the picture at its own resolution. Anything larger only
+    upscales: it costs image tokens and carries no more detail (a 256x144 source: 1024x288, 2 tiles)."""
+    cell_w = max(display_w, display_h * cell_aspect)
+    return math.floor(COLS * cell_w), math.floor(ROWS * cell_w / cell_aspect)
 
 
 def display_size(frame: VideoFrame, sample_aspect: Fraction) -> tuple[float, float]:

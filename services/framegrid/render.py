@@ -1,6 +1,6 @@
 """One call from a clip to its grid JPEG: open the source, sample 8 frames, size the grid for the caption
-model's image-token rule, compose and encode. Blocking (PyAV releases the GIL while decoding): the
-handler runs it in its worker pool via ctx.run_blocking.
+model's image-token rule (never beyond the source's own resolution), compose and encode. Blocking (PyAV
+releases the GIL while decoding): the handler runs it in its worker pool via ctx.run_blocking.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from services.framegrid.grid import Layout, compose, display_size, encode_jpeg, picture
+from services.framegrid.grid import Layout, compose, display_size, encode_jpeg, native_size, picture
 from services.framegrid.sampler import Limits, sample_clip
 from services.framegrid.settings import FramegridSettings
 from services.framegrid.source import decode_device, open_source, source_errors
@@ -44,8 +44,11 @@ def render_grid(clip: ClipSpan, settings: FramegridSettings, model: str | None =
         sampled = sample_clip(container, clip, settings.sample_mode, settings.keyframe_tolerance_s, limits)
         dw, dh = display_size(sampled.frames[0], sampled.sample_aspect)
         cell_aspect = settings.grid_cell_aspect or dw / dh
-        # A grid of 4 cells across and 2 down has twice the cells' aspect (separators aside).
-        layout = Layout.within(*grid_size_for(model, settings.grid_tile_budget, 2 * cell_aspect))
+        # A grid of 4 cells across and 2 down has twice the cells' aspect (separators aside); never larger
+        # than the source's own resolution fills, so low-resolution clips cost what they carry.
+        budget_w, budget_h = grid_size_for(model, settings.grid_tile_budget, 2 * cell_aspect)
+        native_w, native_h = native_size(dw, dh, cell_aspect)
+        layout = Layout.within(min(budget_w, native_w), min(budget_h, native_h))
         converted: dict[int, np.ndarray] = {}  # short clips repeat frames: convert each once
         for frame in sampled.frames:
             if id(frame) not in converted:

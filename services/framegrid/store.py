@@ -18,7 +18,7 @@ from shared.grids import StoredGrid
 from shared.messages import ClipSpan, GridInfo
 from shared.vision_models import model_spec
 
-RENDER_VERSION = 1  # bump when the renderer draws different pixels for the same inputs
+RENDER_VERSION = 2  # bump when the renderer draws different pixels for the same inputs
 
 RunBlocking = Callable[..., Awaitable[Any]]
 

@@ -1,13 +1,18 @@
 """What the grid looks like: upright cells, letterboxed not stretched, equal cells with white separators,
-and a pixel size the caption model bills exactly as recorded."""
+and a pixel size the caption model bills exactly as recorded, never larger than the source supports."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from services.caption.captioner import Captioner
+from services.caption.request import estimate_usage
+from services.caption.settings import CaptionSettings
 from services.framegrid.grid import Layout
 from shared.vision_models import image_tokens
+from tests.fake_openai import FakeOpenAI
+from tests.fake_openai.fixtures import _fake_server, fake_openai  # noqa: F401
 from tests.framegrid.support import Videos, cells, grid_image, render, shown_indices
 from tests.media.frames import content_box, red_side
 
@@ -43,7 +48,7 @@ def test_each_shape_is_letterboxed_into_equal_cells_without_distortion(
 
 def test_a_fixed_cell_shape_letterboxes_a_portrait_video_instead_of_stretching_it(videos: Videos) -> None:
     grid = render(
-        videos.get("portrait.mp4", seconds=1, fps=12, width=90, height=160), grid_cell_aspect="16:9"
+        videos.get("portrait-hd.mp4", seconds=1, fps=12, width=360, height=640), grid_cell_aspect="16:9"
     )
     assert (grid.width, grid.height) == (2048, 576)
     for cell in cells(grid):
@@ -83,7 +88,7 @@ def test_grid_size_follows_the_caption_models_token_rule(
     videos: Videos, model: str, budget: int, size: tuple[int, int] | None, tokens: int | None
 ) -> None:
     grid = render(
-        videos.get("wide.mp4", seconds=1, fps=12, width=160, height=90),
+        videos.get("wide-hd.mp4", seconds=1, fps=12, width=640, height=360),  # enough pixels for any budget
         grid_model=model,
         grid_tile_budget=budget,
     )
@@ -105,3 +110,29 @@ def test_grid_model_defaults_to_the_caption_model(videos: Videos) -> None:
     )
     assert grid.model == "gpt-4o-mini"
     assert grid.image_tokens == image_tokens("gpt-4o-mini", grid.width, grid.height)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "size", "tokens"),
+    [(256, 144, (1024, 288), 425), (1920, 1080, (2048, 576), 1445)],
+)
+async def test_grid_is_never_larger_than_the_source_supports_and_costs_what_it_carries(
+    videos: Videos, fake_openai: FakeOpenAI, width: int, height: int, size: tuple[int, int], tokens: int  # noqa: F811
+) -> None:
+    # A 256x144 clip fills a 1024x288 grid at its own resolution (2 tiles); scaling it up to the 8-tile
+    # 2048x576 would cost 1445 tokens for the same information. A 1080p clip is scaled down to the budget.
+    grid = render(videos.get(f"src-{width}x{height}.mp4", seconds=1, fps=8, width=width, height=height))
+    assert size[0] - 4 <= grid.width <= size[0] and size[1] - 2 <= grid.height <= size[1]
+    assert grid.image_tokens == tokens
+    layout = Layout.within(grid.width, grid.height)
+    assert layout.cell_w >= min(width, 500) - 3  # the small source keeps (almost) every pixel it has
+
+    settings = CaptionSettings(openai_base_url=fake_openai.base_url, openai_api_key="sk-test")
+    assert estimate_usage("gpt-4o", grid.width, grid.height, settings).image_tokens == tokens
+    captioner = Captioner(settings)
+    try:
+        outcome = await captioner.caption(grid.jpeg, grid.width, grid.height, None)
+    finally:
+        await captioner.aclose()
+    assert outcome.status == "success"
+    assert outcome.usage.image_tokens == tokens  # as the server billed the image it received

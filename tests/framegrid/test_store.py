@@ -66,7 +66,8 @@ async def test_an_existing_grid_is_reused_not_rerendered(
 
 
 async def test_other_ranges_settings_or_token_rules_render_anew(store: BlobStore, videos: Videos) -> None:
-    source = videos.get("long.mp4", seconds=20, fps=12, gop=24)
+    # Large enough that the token rule, not the source's own resolution, limits the grid's size.
+    source = videos.get("long-hd.mp4", seconds=20, fps=12, gop=24, width=640, height=360)
     calls: list[str] = []
     base, _ = await GridMaker(settings(), store).grid_for(clip(source, 2.0, 10.0), counting(calls))
     other_range, _ = await GridMaker(settings(), store).grid_for(clip(source, 2.0, 12.0), counting(calls))
