@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from shared.store import engine as engines
-from shared.store.schema import model_answers, records, schema_migrations
+from shared.store.schema import (
+    batch_ledger,
+    budget_tallies,
+    model_answers,
+    model_claims,
+    model_hints,
+    records,
+    schema_migrations,
+)
 
 
 @dataclass(frozen=True)
@@ -37,9 +45,19 @@ def _create_model_answers(conn: Connection) -> None:
     model_answers.create(conn)
 
 
+def _create_replica_coordination(conn: Connection) -> None:
+    for table in (model_claims, model_hints, budget_tallies, batch_ledger):
+        table.create(conn)
+    # The budget starts from what the records already cost, as it did when each replica read their total.
+    spent = conn.scalar(sa.select(sa.func.coalesce(sa.func.sum(records.c.cost_usd), 0.0))) or 0.0
+    conn.execute(sa.insert(budget_tallies).values(name="caption", spent_nano=round(float(spent) * 1e9),
+                                                  reserved_nano=0))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "caption records", _create_caption_records),
     Migration(2, "model answers", _create_model_answers),
+    Migration(3, "claims, hints, budget and batch ledger shared by replicas", _create_replica_coordination),
 )
 
 

@@ -95,6 +95,47 @@ model_answers = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# One model call per question across replicas: the replica that inserts a question's row calls the model
+# and renews `lease_until` while it does; the others wait for its answer, or take the row over once the
+# lease has passed (its owner died).
+model_claims = sa.Table(
+    "model_claims",
+    metadata,
+    sa.Column("answer_key", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("lease_until", UtcDateTime(), nullable=False),
+)
+
+# Model-made hints by grid, hint model and hint settings: a redelivered grid gets the same sentence, so the
+# caption question (and its answer-log key) stays the same.
+model_hints = sa.Table(
+    "model_hints",
+    metadata,
+    sa.Column("hint_key", sa.String(64), primary_key=True),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Spend against MIRA_BUDGET_USD shared by every caption replica, in nano-dollars so reservations release
+# exactly: `reserved_nano` is the worst case of calls in flight, `spent_nano` what settled calls cost.
+budget_tallies = sa.Table(
+    "budget_tallies",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("spent_nano", sa.BigInteger(), nullable=False),
+    sa.Column("reserved_nano", sa.BigInteger(), nullable=False),
+)
+
+# Which Batch API batch holds which request (custom_id): whichever replica owns a partition next reads the
+# batch already paid for instead of submitting the same request again.
+batch_ledger = sa.Table(
+    "batch_ledger",
+    metadata,
+    sa.Column("custom_id", sa.String(64), primary_key=True),
+    sa.Column("batch_id", sa.String(200), nullable=False),
+    sa.Column("submitted_at", UtcDateTime(), nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,
