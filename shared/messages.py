@@ -122,6 +122,19 @@ class Hint(Part):
     text: str | None
     source: HintSource
 
+    def capped(self, limit: int) -> Hint:
+        return self if self.text is None or len(self.text) <= limit else Hint(
+            text=cap_hint(self.text, limit), source=self.source)
+
+
+def cap_hint(text: str | None, limit: int) -> str | None:
+    """`text` cut to `limit` characters, at a word boundary where there is one (MIRA_MAX_HINT_CHARS): a hint
+    goes into every caption prompt, so its length is paid for on every call."""
+    if text is None or len(text) <= limit:
+        return text
+    cut = text[:limit]
+    return (cut.rsplit(None, 1)[0] if " " in cut.strip() else cut).rstrip()
+
 
 class HintReady(GridReady):
     """Topic: hinted. Ready for the caption model."""

@@ -52,6 +52,8 @@ class Settings(MiraSettings):
     health_host: str = "0.0.0.0"
     health_port: int = Field(8080, ge=0, le=65535, description="/healthz, /readyz, /metrics; 0 picks a free port.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    max_hint_chars: int = Field(
+        300, ge=1, description="Longest hint accepted: the API refuses longer ones, other paths cut them.")
 
     @field_validator("log_level", mode="before")
     @classmethod

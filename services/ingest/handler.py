@@ -1,28 +1,23 @@
 """Ingest: a clip submission in, a clip job with deterministic ids out.
 
-Submissions arrive on the submissions topic (from `mira caption`), from POST /v1/clips, or from a
-watched folder; the latter two publish onto the same topic so every clip takes one path.
+Submissions arrive on the submissions topic (from `mira caption`), from POST /v1/clips (services/ingest/
+api.py, on its own listener), or from a watched folder; the latter two publish onto the same topic so every
+clip takes one path. Each job id is claimed in the database (services/ingest/identity.py) before the job is
+published: a job id already taken by another source, range or hint is dead-lettered, never dropped.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
-from pydantic import TypeAdapter, ValidationError
-
+from services.ingest import identity
+from services.ingest.api import ClipRequest, IngestApi
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import new_request_id, to_job
 from services.ingest.watch import watch_folder
 from shared.messages import ClipJob, ClipSubmission
 from shared.runtime.errors import BadInput
 from shared.runtime.stage import Stage, StageContext
+from shared.store.records import RecordStore
 from shared.topics import Topic
-
-
-class ClipRequest(ClipSubmission):
-    request_id: str = ""  # the API assigns one when the caller does not
-
-
-_requests = TypeAdapter(list[ClipRequest])
 
 
 class IngestStage(Stage[ClipSubmission]):
@@ -33,30 +28,36 @@ class IngestStage(Stage[ClipSubmission]):
     async def start(self, ctx: StageContext) -> None:
         self.ctx = ctx
         settings = IngestSettings()
-        ctx.http.router.add_post("/v1/clips", self._post_clips)
+        self.max_hint_chars = ctx.settings.max_hint_chars
+        assert ctx.settings.database_url is not None
+        self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
+        self.api = IngestApi(settings, self._accept)
+        await self.api.start()
         if settings.ingest_watch_dir:
             ctx.spawn(watch_folder(settings.ingest_watch_dir, settings.ingest_watch_interval_s, ctx.publish))
 
     async def handle(self, message: ClipSubmission) -> ClipJob:
-        return to_job(message)
+        job = to_job(message, self.max_hint_chars)
+        await self.ctx.run_blocking(identity.claim, self.store.engine, job)
+        return job
 
-    async def _post_clips(self, request: web.Request) -> web.Response:
-        """POST /v1/clips with one clip object or a list: {"source": ..., "start_s"?, "end_s"?, "hint"?}."""
-        body = await request.json()
-        try:
-            clips = _requests.validate_python(body if isinstance(body, list) else [body])
-        except ValidationError as exc:
-            return web.json_response({"error": exc.errors(include_url=False)}, status=422)
+    async def stop(self) -> None:
+        await self.api.stop()
+        self.store.close()
+
+    async def _accept(self, clips: list[ClipRequest]) -> dict[str, object]:
+        """Check every clip of one API request, then publish them all; BadInput refuses the whole request."""
         request_id = new_request_id()
+        for clip in clips:
+            identity.check_id("request_id", clip.request_id or None)
+            if len(clip.hint or "") > self.max_hint_chars:
+                raise BadInput(f"hint is {len(clip.hint or '')} characters, over {self.max_hint_chars} "
+                               "(MIRA_MAX_HINT_CHARS)")
         subs = [ClipSubmission(**c.model_dump(exclude={"request_id"}), request_id=c.request_id or request_id)
                 for c in clips]
-        try:
-            jobs = [to_job(sub) for sub in subs]  # validated now: the caller learns ids and bad ranges at once
-        except BadInput as exc:
-            return web.json_response({"error": exc.reason}, status=422)
+        jobs = [to_job(sub, self.max_hint_chars) for sub in subs]  # the caller learns ids and bad ranges at once
+        for job in jobs:
+            await self.ctx.run_blocking(identity.claim, self.store.engine, job)
         for sub in subs:
             await self.ctx.publish(sub)
-        return web.json_response(
-            {"request_id": request_id, "clips": [{"clip_id": j.clip.clip_id, "job_id": j.job_id} for j in jobs]},
-            status=202,
-        )
+        return {"request_id": request_id, "clips": [{"clip_id": j.clip.clip_id, "job_id": j.job_id} for j in jobs]}

@@ -7,8 +7,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+from services.ingest.identity import check_id
 from shared import ids
-from shared.messages import ClipJob, ClipSpan, ClipSubmission
+from shared.messages import ClipJob, ClipSpan, ClipSubmission, cap_hint
+from shared.redact import public_uri
 from shared.runtime.errors import BadInput
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp"}
@@ -41,18 +43,24 @@ def expand_paths(paths: Iterable[str], request_id: str) -> Iterator[ClipSubmissi
                 yield ClipSubmission(source=str(child), request_id=request_id)
 
 
-def to_job(sub: ClipSubmission) -> ClipJob:
-    """Give a submission its deterministic ids; resubmitting the same clip yields the same job."""
+def to_job(sub: ClipSubmission, max_hint_chars: int | None = None) -> ClipJob:
+    """Give a submission its deterministic ids; resubmitting the same clip yields the same job. Ids derive
+    from the source's public form, so a presigned URL signed again names the same clip; the job still carries
+    the URL as given, which framegrid needs to read it."""
     if sub.end_s is not None and sub.end_s <= (sub.start_s or 0.0):
         raise BadInput(f"clip range is empty: start {sub.start_s}s, end {sub.end_s}s")
+    check_id("clip_id", sub.clip_id)
+    check_id("video_id", sub.video_id)
     uri = normalize_uri(sub.source)
-    clip_id = sub.clip_id or ids.clip_id_for(uri, sub.start_s, sub.end_s)
+    public = public_uri(uri)
+    clip_id = sub.clip_id or ids.clip_id_for(public, sub.start_s, sub.end_s)
     clip = ClipSpan(
         clip_id=clip_id,
-        video_id=sub.video_id or ids.video_id_for(uri),
+        video_id=sub.video_id or ids.video_id_for(public),
         source_uri=uri,
         start_s=sub.start_s or 0.0,
         end_s=sub.end_s,
     )
     hint = (sub.hint or "").strip() or None
+    hint = hint if max_hint_chars is None else cap_hint(hint, max_hint_chars)  # ingest cuts, callers may not
     return ClipJob(job_id=ids.first_job_id(clip_id), request_id=sub.request_id, clip=clip, manifest_hint=hint)

@@ -22,6 +22,7 @@ from shared.store import engine as engines
 from shared.store.schema import (
     batch_ledger,
     budget_tallies,
+    job_identities,
     model_answers,
     model_claims,
     model_hints,
@@ -54,10 +55,15 @@ def _create_replica_coordination(conn: Connection) -> None:
                                                   reserved_nano=0))
 
 
+def _create_job_identities(conn: Connection) -> None:
+    job_identities.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "caption records", _create_caption_records),
     Migration(2, "model answers", _create_model_answers),
     Migration(3, "claims, hints, budget and batch ledger shared by replicas", _create_replica_coordination),
+    Migration(4, "job identities", _create_job_identities),
 )
 
 

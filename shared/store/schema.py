@@ -136,6 +136,17 @@ batch_ledger = sa.Table(
     sa.Column("submitted_at", UtcDateTime(), nullable=False),
 )
 
+# What each first-submission job id stands for (a fingerprint of source, range and hint): a later submission
+# of the same id with other content is refused instead of being dropped as a duplicate (shared/store/jobs.py).
+job_identities = sa.Table(
+    "job_identities",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("clip_id", sa.String(128), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,
