@@ -19,6 +19,9 @@ def setup_logging(level: str = "INFO") -> None:
     )
     for noisy in ("aiokafka", "httpx", "httpx2", "openai"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from shared import redact  # light: pydantic only
+
+    redact.install()  # configured secrets and URL credentials never reach a log line or a traceback
 
 
 def main(argv: list[str] | None = None) -> int:
