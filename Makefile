@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-framegrid bench-caption bench-export lint clean
+.PHONY: install run test bench bench-framegrid bench-caption bench-export bench-pipeline lint clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ bench-caption: install
 
 bench-export: install
 	$(BIN)/python -m tests.bench.export
+
+# Per-clip overhead of the whole pipeline (MIRA_BENCH_CLIPS=100 for a quick run).
+bench-pipeline: install
+	$(BIN)/python -m tests.bench.pipeline
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,225 @@
+"""`python -m tests.bench.pipeline` (make bench-pipeline): issue 13's per-clip overhead of the whole pipeline.
+
+Every service runs as its own `mira run` process on one embedded broker, with the local model server
+answering at once and without rate limits, so our services are what sets the pace. It captions
+MIRA_BENCH_CLIPS (default 600) distinct 256x144, 2 s clips: the render pass (`mira caption DIR --wait`),
+then the recaption pass (`mira recaption --all --model other --wait`, grids reused), then more recaption
+passes (MIRA_BENCH_EXTRA_PASSES, default 2) to show whether the caption process's memory stays flat. It
+prints clips/s, CPU ms per clip of every process, peak memory per process, and the Kafka-only floor of the
+same topology measured in the same run. Then, on PostgreSQL (when reachable), the recaption pass with one
+and with two caption and sink replicas (scale-out). Clips/s count from the moment the command has
+published its work until it returns with every clip recorded. Exit status 1 when a pass loses clips.
+
+MIRA_BENCH_PY_SPY=/path/to/py-spy also samples caption, sink and framegrid during the first two passes
+(folded stacks in bench-out/profiles/NAME.txt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import psycopg
+
+from shared.messages import (
+    CaptionRecord,
+    CaptionResult,
+    ClipSpan,
+    ClipSubmission,
+    GridInfo,
+    GridReady,
+    Hint,
+    HintReady,
+    Usage,
+    VideoInfo,
+)
+from shared.settings import Settings
+from shared.store.records import RecordStore
+from tests.bench import floor
+from tests.bench.services import Pipeline, cpu_s, memory_mib
+from tests.media.videos import draw_frame, make_texture
+from tests.store.databases import temporary_database
+
+WIDTH, HEIGHT, SECONDS, FPS = 256, 144, 2.0, 24
+PUBLISHED = ("submitted ", "published recaption request")
+PROFILED = ["caption", "sink", "framegrid"]
+
+
+def make_clips(folder: Path, count: int) -> None:
+    """`count` distinct clips (each pans its own texture), encoded once and kept for later runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = round(SECONDS * FPS)
+    for i in range(count):
+        path = folder / f"clip-{i:05d}.mp4"
+        if path.exists():
+            continue
+        texture = make_texture(WIDTH + 2 * frames + 1, HEIGHT, seed=i)
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libx264", rate=FPS, options={"preset": "ultrafast"})
+            stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+            for f in range(frames):
+                picture = np.ascontiguousarray(draw_frame(f, WIDTH, HEIGHT, texture))
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+            out.mux(stream.encode())
+
+
+@dataclass
+class PassResult:
+    name: str
+    clips: int
+    seconds: float  # from "published" to the command's return
+    cpu_ms: dict[str, float]  # per process, per clip
+    ok: bool
+
+    @property
+    def rate(self) -> float:
+        return self.clips / self.seconds
+
+
+def run_pass(pipeline: Pipeline, name: str, clips: int, *argv: str) -> PassResult:
+    """Run one `mira` command against the pipeline; CPU per clip of every process over the command."""
+    before = pipeline.cpu()
+    cmd = subprocess.Popen([sys.executable, "-m", "cli.main", *argv], env=pipeline.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    published: list[float] = []
+    tail: list[str] = []
+
+    def watch() -> None:
+        assert cmd.stderr is not None
+        for line in cmd.stderr:
+            tail.append(line)
+            if not published and line.startswith(PUBLISHED):
+                published.append(time.monotonic())
+
+    reader = threading.Thread(target=watch, daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(cmd.pid, 0)
+    ended = time.monotonic()
+    cmd.returncode = os.waitstatus_to_exitcode(status)
+    reader.join()
+    summary = cmd.stdout.read() if cmd.stdout else ""
+    after = pipeline.cpu()
+    cpu = {label: (after[label] - before.get(label, 0.0)) * 1000 / clips for label in after}
+    cpu["mira (command)"] = (usage.ru_utime + usage.ru_stime) * 1000 / clips
+    ok = cmd.returncode == 0 and f"{clips} success" in summary
+    if not ok:
+        print(f"{name}: exit {cmd.returncode}\n{summary}{''.join(tail[-10:])}", file=sys.stderr)
+    return PassResult(name, clips, ended - (published[0] if published else ended), cpu, ok)
+
+
+def report(results: list[PassResult], floor_rate: float, pipeline: Pipeline) -> None:
+    labels = list(results[0].cpu_ms)
+    print(f"\n{'CPU ms per clip':<22}" + "".join(f"{r.name:>16}" for r in results))
+    for label in labels:
+        print(f"{label:<22}" + "".join(f"{r.cpu_ms.get(label, 0.0):>16.2f}" for r in results))
+    print(f"{'clips/s':<22}" + "".join(f"{r.rate:>16.1f}" for r in results))
+    print(f"{'share of Kafka floor':<22}" + "".join(f"{r.rate / floor_rate:>16.3f}" for r in results))
+    print(f"\n{'peak RSS MiB':<22}" + "".join(f"{p.label:>13}" for p in pipeline.procs))
+    print(f"{'':<22}" + "".join(f"{memory_mib(p.pid, 'VmHWM'):>13.0f}" for p in pipeline.procs))
+
+
+def measure_floor(pipeline: Pipeline, clips_dir: Path, count: int, home: Path) -> float:
+    settings = Settings(home=home, kafka_bootstrap=pipeline.env["MIRA_KAFKA_BOOTSTRAP"], topic_prefix="floor.")
+    subs = [ClipSubmission(source=str(p), request_id="floor") for p in sorted(clips_dir.glob("*.mp4"))[:count]]
+    with RecordStore.open(f"sqlite:///{home / 'mira.db'}") as store:
+        record = next(iter(store.iter_records()))
+    sample = sample_result(record)
+    broker_before, own_before = cpu_s(pipeline.procs[1].pid), cpu_s(os.getpid())
+    seconds = asyncio.run(floor.run_floor(settings, subs, sample))
+    own = (cpu_s(os.getpid()) - own_before) * 1000 / count
+    broker = (cpu_s(pipeline.procs[1].pid) - broker_before) * 1000 / count
+    print(f"\nKafka-only floor (same topology, pass-through handlers, one process): {count / seconds:.0f} clips/s; "
+          f"CPU ms per clip: handlers {own:.2f}, broker {broker:.2f}")
+    return count / seconds
+
+
+def sample_result(record: CaptionRecord) -> CaptionResult:
+    """A real record's parts as the floor's stand-ins for grid, hint and captions."""
+    clip = ClipSpan(clip_id=record.clip_id, video_id=record.video_id, source_uri=record.source_uri)
+    grid = GridInfo(uri=record.grid_uri, sha256=record.grid_sha256, width=1024, height=288,
+                    frame_times_s=record.frame_times_s, sample_mode="auto", image_tokens=record.image_tokens)
+    video = VideoInfo(fps=record.fps, width=record.width, height=record.height, duration_s=record.duration_s)
+    ready = GridReady(job_id=record.job_id, request_id=record.request_id, clip=clip, video=video, grid=grid)
+    hinted = HintReady(**ready.model_dump(), hint=Hint(text=record.short_caption, source=record.hint_source))
+    usage = Usage(input_tokens=record.input_tokens, image_tokens=record.image_tokens,
+                  output_tokens=record.output_tokens, cost_usd=record.cost_usd)
+    return CaptionResult(**hinted.model_dump(), status="success", captions=record.as_captions(),
+                         model=record.model, prompt_version=record.prompt_version, usage=usage)
+
+
+def caption_memory(pipeline: Pipeline, calls: int) -> str:
+    caption = next(p for p in pipeline.procs if p.label == "caption")
+    return f"caption RSS after {calls:,} calls: {memory_mib(caption.pid):.0f} MiB"
+
+
+def main() -> int:
+    count = int(os.environ.get("MIRA_BENCH_CLIPS", "600"))
+    extra = int(os.environ.get("MIRA_BENCH_EXTRA_PASSES", "2"))
+    clips_dir = Path(os.environ.get("MIRA_BENCH_DIR", "bench-out/pipeline-clips")) / f"{WIDTH}x{HEIGHT}"
+    print(f"making {count} clips of {WIDTH}x{HEIGHT}, {SECONDS:.0f} s in {clips_dir} ...", flush=True)
+    make_clips(clips_dir, count)
+    clips = sorted(clips_dir.glob("*.mp4"))[:count]
+    ok = True
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mira-bench-")))
+        folder = tmp / "clips"
+        folder.mkdir()
+        for clip in clips:
+            (folder / clip.name).symlink_to(clip.resolve())
+        pipeline = Pipeline(tmp / "sqlite")
+        stack.callback(pipeline.stop)
+        pipeline.start()
+        print("\nSQLite, one replica of each service", flush=True)
+        py_spy = os.environ.get("MIRA_BENCH_PY_SPY")  # a py-spy binary: profile these passes
+        spies = pipeline.profile(py_spy, PROFILED, Path("bench-out/profiles")) if py_spy else []
+        results = [run_pass(pipeline, "render", count, "caption", str(folder), "--wait"),
+                   run_pass(pipeline, "recaption", count, "recaption", "--all", "--model", "other", "--wait")]
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
+        memory = [caption_memory(pipeline, 2 * count)]
+        for n in range(extra):
+            run_pass(pipeline, f"recaption {n + 3}", count, "recaption", "--all", "--model", f"other-{n}", "--wait")
+            memory.append(caption_memory(pipeline, (n + 3) * count))
+        ok &= all(r.ok for r in results)
+        floor_rate = measure_floor(pipeline, folder, count, tmp / "sqlite")
+        report(results, floor_rate, pipeline)
+        print("\n" + "\n".join(memory))
+        ok &= scale_out(stack, tmp, folder, count, floor_rate)
+    return 0 if ok else 1
+
+
+def scale_out(stack: ExitStack, tmp: Path, folder: Path, count: int, floor_rate: float) -> bool:
+    try:
+        url = stack.enter_context(temporary_database())
+    except psycopg.OperationalError as exc:
+        print(f"\nPostgreSQL not reachable, scale-out skipped: {exc}")
+        return True
+    pipeline = Pipeline(tmp / "postgresql", database_url=url)
+    stack.callback(pipeline.stop)
+    pipeline.start()
+    print("\nPostgreSQL: recaption pass with one, then two caption and sink replicas", flush=True)
+    render = run_pass(pipeline, "render", count, "caption", str(folder), "--wait")
+    one = run_pass(pipeline, "recaption x1", count, "recaption", "--all", "--model", "other", "--wait")
+    pipeline.add("caption")
+    pipeline.add("sink")
+    time.sleep(5)  # the first replicas rejoin the group too
+    two = run_pass(pipeline, "recaption x2", count, "recaption", "--all", "--model", "other-2", "--wait")
+    report([render, one, two], floor_rate, pipeline)
+    print(f"two replicas / one: {two.rate / one.rate:.2f}x")
+    return render.ok and one.ok and two.ok
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The pipeline the pipeline benchmark drives: one embedded broker, the local model server, and every
+service as its own `mira run SERVICE` process (as in containers, or under `mira up`), with replicas on
+demand. CPU time and memory are read from /proc for every process, so each one's cost per clip can be
+told apart.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from services import STAGES
+from shared import broker
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+# Zero latency and no rate limit on the model side: whatever limits throughput is ours.
+UNLIMITED = {"OPENAI_API_KEY": "sk-bench", "MIRA_CAPTION_RPM": "100000000", "MIRA_CAPTION_TPM": "100000000000"}
+FAST_GROUPS = {"MIRA_KAFKA_SESSION_TIMEOUT_MS": "3000", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+               "MIRA_KAFKA_REBALANCE_TIMEOUT_MS": "3000"}
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+def memory_mib(pid: int, key: str = "VmRSS") -> float:
+    """Resident memory now (VmRSS) or at its peak (VmHWM), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Proc:
+    label: str
+    popen: subprocess.Popen[bytes]
+    health_port: int | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+
+def start_model_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_openai"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise SystemExit(f"model server did not start: {line!r}")
+    return proc, line.removeprefix("listening on ").strip()
+
+
+class Pipeline:
+    """Start with `start()`, add replicas with `add(name)`, always `stop()` (kills what it started)."""
+
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
+        self.home = home
+        self.broker = broker.EmbeddedBroker(home)
+        self.procs: list[Proc] = []
+        self.env: dict[str, str] = {}
+        self.database_url = database_url
+
+    def start(self) -> None:
+        bootstrap = self.broker.start()
+        model, base_url = start_model_server()
+        self.procs.append(Proc("model server", model))  # type: ignore[arg-type]
+        self.procs.append(Proc("broker", self.broker._proc))  # type: ignore[arg-type]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRA_", "OPENAI_"))}
+        env |= UNLIMITED | FAST_GROUPS
+        env |= {"MIRA_HOME": str(self.home), "MIRA_KAFKA_BOOTSTRAP": bootstrap, "OPENAI_BASE_URL": base_url,
+                "MIRA_HEALTH_HOST": "127.0.0.1"}
+        if self.database_url:
+            env["MIRA_DATABASE_URL"] = self.database_url
+        self.env = env
+        for name in STAGES:
+            self.add(name)
+
+    def add(self, name: str) -> Proc:
+        """One more `mira run NAME` process; returns once it consumes and has been given partitions."""
+        replica = sum(p.label.startswith(name) for p in self.procs) + 1
+        port = broker.free_port()
+        log = self.home / "logs" / f"{name}-{replica}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            popen = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], stdout=out,
+                                     stderr=subprocess.STDOUT, env=self.env | {"MIRA_HEALTH_PORT": str(port)})
+        proc = Proc(name if replica == 1 else f"{name} #{replica}", popen, port)
+        self.procs.append(proc)
+        self._wait_assigned(proc, log)
+        return proc
+
+    def _wait_assigned(self, proc: Proc, log: Path, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while "assigned [" not in log.read_text(errors="replace"):
+            if proc.popen.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{proc.label} did not start consuming; see {log}:\n{log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def ready(self) -> bool:
+        for proc in self.procs:
+            if proc.health_port is None:
+                continue
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{proc.health_port}/readyz", timeout=2) as r:
+                    if r.status != 200:
+                        return False
+            except OSError:
+                return False
+        return True
+
+    def cpu(self) -> dict[str, float]:
+        return {p.label: cpu_s(p.pid) for p in self.procs}
+
+    def profile(self, py_spy: str, labels: list[str], out: Path) -> list[subprocess.Popen[bytes]]:
+        """Start sampling `labels`' processes with py-spy (folded stacks in out/NAME.txt); SIGINT ends them."""
+        out.mkdir(parents=True, exist_ok=True)
+        return [subprocess.Popen([py_spy, "record", "--pid", str(p.pid), "--format", "raw", "--rate", "250",
+                                  "--nonblocking", "-o", str(out / f"{p.label}.txt")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for p in self.procs if p.label in labels]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.popen.poll() is None:
+                proc.popen.terminate()
+        for proc in self.procs:
+            try:
+                proc.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait()
+        self.broker.stop()
