@@ -8,7 +8,6 @@ the frame on screen at the target, so the result is the same frame, decoded for 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -18,6 +17,7 @@ from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from services.framegrid.reading import Deadline
 from shared.runtime.errors import BadInput
 
 EPS = 1e-3  # seconds: timestamps are rounded to the container's time base
@@ -35,8 +35,8 @@ class Plan:
 
 
 class Cursor:
-    def __init__(self, container: InputContainer, stream: VideoStream, deadline: float) -> None:
-        self.container, self.stream, self.deadline = container, stream, deadline
+    def __init__(self, container: InputContainer, stream: VideoStream, deadline: Deadline, max_pixels: int) -> None:
+        self.container, self.stream, self.deadline, self.max_pixels = container, stream, deadline, max_pixels
         self.tb = stream.time_base or Fraction(1, 1_000_000)
         self.t0 = float(stream.start_time * self.tb) if stream.start_time is not None else 0.0
         self.step = 1 / float(stream.average_rate or stream.guessed_rate or 25)
@@ -125,8 +125,7 @@ class Cursor:
         if self._pending is not None:
             frame, self._pending = self._pending, None
         else:
-            if time.monotonic() > self.deadline:
-                raise BadInput("decoding took longer than the limit (MIRA_DECODE_TIMEOUT_S)")
+            self.deadline.check_time()  # the reader checks it too, on every read of every stream
             ctx = self.stream.codec_context
             wanted: Literal["NONREF", "DEFAULT"] = "NONREF" if skip_unreferenced else "DEFAULT"
             if ctx.skip_frame != wanted:
@@ -134,19 +133,28 @@ class Cursor:
             try:
                 frame = next(self._frames, None)  # type: ignore[call-overload]
             except av.error.InvalidDataError as e:
+                self._check_size(ctx.width, ctx.height)  # the decoder refused a frame over MIRA_MAX_PIXELS
                 raise BadInput(
                     f"corrupt video data after {max(self._last_time, 0):.2f} s ({e.strerror})"
                 ) from e
         if frame is not None:
+            self._check_size(frame.width, frame.height)
             self._last_time = self.time_of(frame)
         return frame
+
+    def _check_size(self, width: int, height: int) -> None:
+        """Every decoded frame, not just the size the stream declares: a stream may switch size mid-way."""
+        if width * height > self.max_pixels:
+            raise BadInput(
+                f"a frame after {max(self._last_time, 0):.2f} s is {width}x{height}, over the limit of "
+                f"{self.max_pixels} pixels (MIRA_MAX_PIXELS)"
+            )
 
     def scan_end(self) -> float:
         """Demux (not decode) every packet to find where the stream ends; then rewind."""
         end = 0.0
         for packet in self.container.demux(self.stream):
-            if time.monotonic() > self.deadline:
-                raise BadInput("reading the file took longer than the limit (MIRA_DECODE_TIMEOUT_S)")
+            self.deadline.check_time()
             if packet.pts is not None:
                 end = max(end, float((packet.pts + (packet.duration or 0)) * self.tb) - self.t0)
         self.container.seek(0, stream=self.stream, backward=True)

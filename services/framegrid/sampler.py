@@ -12,7 +12,6 @@ A range ending past the end of the video is clamped to it; one starting past the
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -22,6 +21,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from services.framegrid.cursor import EPS, INF, Cursor, Plan
+from services.framegrid.reading import Deadline
 from shared.messages import ClipSpan, SampleMode, VideoInfo
 from shared.runtime.errors import BadInput
 
@@ -54,8 +54,14 @@ def video_stream(container: InputContainer) -> VideoStream:
 
 
 def sample_clip(
-    container: InputContainer, clip: ClipSpan, mode: SampleMode, tolerance_s: float, limits: Limits
+    container: InputContainer,
+    clip: ClipSpan,
+    mode: SampleMode,
+    tolerance_s: float,
+    limits: Limits,
+    deadline: Deadline | None = None,
 ) -> Sampled:
+    """`deadline`: the clip's, when its reading began earlier (default: MIRA_DECODE_TIMEOUT_S from now)."""
     stream = video_stream(container)
     ctx = stream.codec_context
     if not ctx.width or not ctx.height:
@@ -66,7 +72,9 @@ def sample_clip(
         )
     # Frame threading delays output after every seek; slice threads (or none) suit seek-heavy sampling.
     ctx.thread_type, ctx.thread_count = "SLICE", limits.decode_threads
-    cursor = Cursor(container, stream, time.monotonic() + limits.timeout_s)
+    # The decoder itself refuses a larger frame before allocating it (a stream may switch size mid-way).
+    ctx.options = {**ctx.options, "max_pixels": str(limits.max_pixels)}
+    cursor = Cursor(container, stream, deadline or Deadline(limits.timeout_s), limits.max_pixels)
     duration = _duration(container, stream, cursor)
     if duration > limits.max_duration_s:
         raise BadInput(

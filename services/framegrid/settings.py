@@ -1,4 +1,5 @@
-"""framegrid's settings (MIRA_ prefix), validated at start-up: sampling, decode device, grid size, limits."""
+"""framegrid's settings (MIRA_ prefix), validated at start-up: sampling, decode device, grid size, limits,
+and the source policy it enforces again (MIRA_ALLOWED_SOURCES, shared with ingest)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from shared.messages import SampleMode
-from shared.settings import MiraSettings
+from shared.sources.policy import SourceSettings
 
 GiB = 1 << 30
 
@@ -28,7 +29,7 @@ def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
-class FramegridSettings(MiraSettings):
+class FramegridSettings(SourceSettings):
     sample_mode: SampleMode = Field(
         "auto",
         description="exact: decode to each target; keyframe: keyframe at or before it; auto: keyframe "
@@ -68,8 +69,15 @@ class FramegridSettings(MiraSettings):
     max_pixels: int = Field(
         7680 * 4320, ge=1, description="Frames larger than this (width x height) are refused."
     )
-    decode_timeout_s: float = Field(120.0, gt=0, description="A clip still decoding after this is refused.")
+    decode_timeout_s: float = Field(
+        120.0, gt=0, description="A clip still reading or decoding after this is refused (checked on every read)."
+    )
     http_timeout_s: float = Field(30.0, gt=0, description="Network read timeout for http(s) and s3 sources.")
+    http_connect_timeout_s: float = Field(10.0, gt=0, description="Network connect timeout for http(s) and s3.")
+    allow_playlists: bool = Field(
+        False,
+        description="Read HLS and DASH playlists; each segment URL is checked against MIRA_ALLOWED_SOURCES.",
+    )
 
     @field_validator("grid_cell_aspect", mode="before")
     @classmethod

@@ -1,9 +1,12 @@
-"""Opening a clip's source with PyAV, whatever it is and wherever it lives.
+"""Opening a clip's source with PyAV, whatever it is and wherever it lives, and only within the policy.
 
-Local paths and file:// open directly; http(s):// is read by FFmpeg with range requests (seeking fetches
-only the bytes needed, never the whole file); s3:// goes through the blob layer as a presigned URL. The
-decode device (NVDEC or CPU) is chosen here. Failures become BadInput with a reason a user can act on
-(missing, empty, too big, not a video), or propagate as retryable (network trouble, HTTP 5xx).
+The source is checked against MIRA_ALLOWED_SOURCES (shared/sources/policy.py) here again, because a topic
+message can be forged; then FFmpeg reads it only through a reader of ours (services/framegrid/reading.py:
+local files; remote.py: http(s), and s3:// as a presigned URL), never by a URL of its own. av.open gets a
+demuxer whitelist: no playlist (hls, dash), concat or image-sequence demuxer, which would open further
+files and URLs, unless MIRA_ALLOW_PLAYLISTS lets HLS and DASH fetch their parts through the same checked
+readers. The decode device (NVDEC or CPU) is chosen here. Failures become BadInput with a reason a user
+can act on (missing, empty, too big, not a video, refused), or propagate as retryable SourceError.
 """
 
 from __future__ import annotations
@@ -12,96 +15,80 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
-from urllib.parse import unquote, urlparse
+from typing import Any
+from urllib.parse import urlsplit
 
 import av
 import av.error
 from av.codec.hwaccel import HWAccel
 from av.container import InputContainer
 
+from services.framegrid.reading import LocalReader, ReadBudget
+from services.framegrid.remote import HttpReader, SourceError, redact
 from services.framegrid.settings import FramegridSettings
 from shared.blobstore import readable_url
 from shared.runtime.errors import BadInput, Fatal
+from shared.sources.policy import SourcePolicy, SourceRefused
 
 log = logging.getLogger(__name__)
 
-_CLIENT_ERRORS = (
-    av.error.HTTPBadRequestError,
-    av.error.HTTPUnauthorizedError,
-    av.error.HTTPForbiddenError,
-    av.error.HTTPNotFoundError,
-    av.error.HTTPOtherClientError,
-)
+# Demuxers for video files and streams that read nothing but their own bytes.
+FORMATS = "mov,matroska,mpegts,mpeg,avi,flv,asf,ogg,ivf,h264,hevc,m4v,obu,mxf,nut"
+PLAYLISTS = "hls,dash"
+READ_BUFFER = 64 * 1024  # bytes FFmpeg asks of a reader at once
+
+__all__ = ["SourceError", "decode_device", "hwaccel", "open_source", "source_errors"]
 
 
-def open_source(uri: str, settings: FramegridSettings) -> InputContainer:
-    """An open container for `uri`; the caller closes it (use `with`)."""
-    target, options = _locate(uri, settings)
-    timeout = settings.http_timeout_s
+def open_source(uri: str, settings: FramegridSettings, budget: ReadBudget | None = None) -> InputContainer:
+    """An open container for `uri`; the caller closes it (use `with`). `budget` bounds every read (default:
+    MIRA_DECODE_TIMEOUT_S from now and MIRA_MAX_FILE_BYTES)."""
+    policy = settings.source_policy
+    policy.check(uri)
+    budget = budget or ReadBudget(settings.decode_timeout_s, settings.max_file_bytes)
+    reader = open_reader(uri, settings, policy, budget)
+    formats = f"{FORMATS},{PLAYLISTS}" if settings.allow_playlists else FORMATS
+
+    def nested(url: str, flags: int, options: dict[str, Any]) -> Any:
+        """Playlist parts (segments, keys): allowed only with MIRA_ALLOW_PLAYLISTS, each checked like a source."""
+        if not settings.allow_playlists or flags & 2:  # AVIO_FLAG_WRITE
+            raise SourceRefused("a playlist or reference to other files; MIRA_ALLOW_PLAYLISTS enables HLS/DASH")
+        policy.check(url)
+        return open_reader(url, settings, policy, budget)
+
     try:
-        container = av.open(target, options=options, timeout=(timeout, timeout), hwaccel=hwaccel(settings))
-    except (FileNotFoundError, av.error.FileNotFoundError) as e:
-        raise BadInput(f"source not found: {uri}") from e
-    except _CLIENT_ERRORS as e:
-        raise BadInput(f"source refused by its server ({e.strerror}): {_redact(uri)}") from e
-    except (av.error.InvalidDataError, av.error.EOFError, av.error.PatchWelcomeError) as e:
-        raise BadInput(f"not a readable video file ({e.strerror})") from e
-    size = container.size if isinstance(container.size, int) else 0
-    if size > settings.max_file_bytes:
-        container.close()
-        raise BadInput(
-            f"file is {size} bytes, over the limit of {settings.max_file_bytes} (MIRA_MAX_FILE_BYTES)"
-        )
-    return container
+        return av.open(reader, container_options={"format_whitelist": formats}, io_open=nested,
+                       buffer_size=READ_BUFFER, hwaccel=hwaccel(settings))
+    except BaseException as e:
+        reader.close()
+        if isinstance(e, av.error.ArgumentError):  # the demuxer FFmpeg detected is not on the whitelist
+            raise BadInput("not a video format framegrid reads (playlists and file lists are refused unless "
+                           "MIRA_ALLOW_PLAYLISTS)") from None
+        if isinstance(e, (av.error.InvalidDataError, av.error.EOFError, av.error.PatchWelcomeError)):
+            raise BadInput(f"not a readable video file ({e.strerror})") from None
+        raise
 
 
-def _locate(uri: str, settings: FramegridSettings) -> tuple[str, dict[str, str]]:
-    """What to hand to av.open, with FFmpeg protocol options."""
-    scheme = urlparse(uri).scheme
-    if scheme in ("http", "https", "s3"):
-        url = readable_url(uri)  # s3:// becomes a presigned https URL
-        us = str(int(settings.http_timeout_s * 1_000_000))
-        # reconnect*: survive dropped connections mid-read; rw_timeout: a stalled server fails the read
-        # instead of hanging a worker; multiple_requests: keep-alive across the range requests of seeks.
-        return url, {
-            "reconnect": "1",
-            "reconnect_on_network_error": "1",
-            "reconnect_delay_max": "4",
-            "rw_timeout": us,
-            "multiple_requests": "1",
-        }
+def open_reader(uri: str, settings: FramegridSettings, policy: SourcePolicy, budget: ReadBudget) -> Any:
+    """The file-like object FFmpeg reads `uri` through."""
+    scheme = urlsplit(uri).scheme.lower()
+    timeouts = (settings.http_connect_timeout_s, settings.http_timeout_s)
+    if scheme in ("http", "https"):
+        return HttpReader(uri, policy, budget, timeouts)
+    if scheme == "s3":
+        return HttpReader(readable_url(uri), policy, budget, timeouts, trusted=True)  # presigned: our endpoint
     if scheme not in ("", "file"):
         raise BadInput(f"unsupported source scheme {scheme!r}: use a path, file://, http(s):// or s3://")
-    path = Path(unquote(urlparse(uri).path) if scheme == "file" else uri)
-    if not path.is_file():
-        raise BadInput(f"source not found: {uri}")
-    size = path.stat().st_size
-    if size == 0:
-        raise BadInput("empty file (0 bytes)")
-    if size > settings.max_file_bytes:
-        raise BadInput(
-            f"file is {size} bytes, over the limit of {settings.max_file_bytes} (MIRA_MAX_FILE_BYTES)"
-        )
-    return str(path), {}
-
-
-class SourceError(Exception):
-    """Reading the source failed in a way worth retrying (network, HTTP 5xx). FFmpeg's own messages name
-    the URL, whose query may hold credentials (presigned S3 URLs): this one never does."""
+    return LocalReader(uri, policy, budget)
 
 
 @contextmanager
 def source_errors(uri: str) -> Iterator[None]:
+    """FFmpeg's own messages name the URL, whose query may hold credentials: retryable errors never do."""
     try:
         yield
     except av.error.FFmpegError as e:
-        raise SourceError(f"reading {_redact(uri)} failed: {e.strerror} ({type(e).__name__})") from None
-
-
-def _redact(uri: str) -> str:
-    """Presigned and token-bearing URLs carry credentials in the query: never put those in a reason."""
-    return uri.split("?", 1)[0]
+        raise SourceError(f"reading {redact(uri)} failed: {e.strerror} ({type(e).__name__})") from None
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,6 @@
 """Where videos come from: local paths, file:// URIs, http(s) read by range requests (never downloaded
-whole) and s3:// through the blob layer."""
+whole) and s3:// through the blob layer. The test servers listen on loopback, which a source URL reaches
+only when MIRA_ALLOWED_SOURCES names it."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_http_source_is_read_by_range_requests_not_downloaded(videos: Videos) ->
     )
     size = path.stat().st_size
     with serve_directory(path.parent) as (base, served):
-        grid = render(f"{base}/{path.name}", start_s=10.0, end_s=50.0, sample_mode="keyframe")
+        grid = render(f"{base}/{path.name}", start_s=10.0, end_s=50.0, sample_mode="keyframe", allowed_sources=base)
     assert grid.frame_times_s == [10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0]
     assert shown_indices(grid) == [round(t * 6) for t in grid.frame_times_s]
     assert any("bytes=" in r and "bytes=0-" not in r for r in served.requests)  # seeks became range requests
@@ -36,7 +37,7 @@ def test_http_source_is_read_by_range_requests_not_downloaded(videos: Videos) ->
 
 def test_http_not_found_is_bad_input(tmp_path: Path) -> None:
     with serve_directory(tmp_path) as (base, _), pytest.raises(BadInput) as caught:
-        render(f"{base}/missing.mp4?token=secret123")
+        render(f"{base}/missing.mp4?token=secret123", allowed_sources=base)
     assert "source refused by its server" in caught.value.reason
     assert "secret123" not in caught.value.reason  # query strings carry credentials
 
@@ -45,7 +46,7 @@ def test_server_errors_are_retryable_and_never_leak_the_query(videos: Videos) ->
     path = videos.get("plain-h264.mp4", codec="h264", seconds=4, fps=12, gop=12)
     with serve_directory(path.parent) as (base, served), pytest.raises(SourceError) as caught:
         served.fail_with = 503
-        render(f"{base}/{path.name}?X-Amz-Signature=secret123", http_timeout_s=2)
+        render(f"{base}/{path.name}?X-Amz-Signature=secret123", http_timeout_s=2, allowed_sources=base)
     assert f"reading {base}/{path.name} failed" in str(caught.value) and "secret123" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
