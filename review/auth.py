@@ -18,7 +18,7 @@ from aiohttp import web
 
 SESSION_COOKIE = "mira_review_session"
 CSRF_COOKIE = "mira_review_csrf"
-_CSRF_SEED = "mira_csrf_seed"
+_CSRF_SEED = web.RequestKey("mira_csrf_seed", str)
 OPEN_PATHS = ("/login", "/static/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

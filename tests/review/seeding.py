@@ -5,6 +5,7 @@ that change word by word between versions, and some clips whose latest version f
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +72,12 @@ def render_grids(folder: Path, blobs: FileBlobStore) -> list[GridInfo]:
 
 
 def seed(folder: Path) -> Seeded:
+    """Runs in a thread of its own: the blob store is asyncio, and a test's browser may own this thread's loop."""
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(_seed, folder).result()
+
+
+def _seed(folder: Path) -> Seeded:
     folder.mkdir(parents=True, exist_ok=True)
     database_url, blobs = f"sqlite:///{folder / 'mira.db'}", FileBlobStore(folder / "blobs")
     grid_infos = render_grids(folder / "videos", blobs)
