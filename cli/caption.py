@@ -4,11 +4,13 @@ their records and print a summary. With no pipeline running it starts an embedde
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
 
+from cli import interrupt
+from cli.commands import SUMMARY
+from cli.reach import dns_problem
 from cli.session import follow, local_pipeline_captions, pipeline_session, publish_all
 from cli.summary import print_summary
 from cli.tracker import Tracker
@@ -21,8 +23,11 @@ from shared.topics import Topic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("caption", help="caption video files, folders, URLs or a manifest's clips")
-    p.add_argument("sources", nargs="*", metavar="PATH_OR_URL")
+    p = sub.add_parser("caption", help=SUMMARY["caption"],
+                       description="Submit clips to the pipeline running on MIRA_HOME (or one started for this "
+                                   "command) and, with --wait, follow them to their records.")
+    p.add_argument("sources", nargs="*", metavar="PATH_OR_URL",
+                   help="video files, folders (scanned for video files) or http(s)/s3 URLs")
     p.add_argument("--manifest", type=Path, action="append", default=[],
                    help="MiraData or Panda-70M meta CSV/JSONL, or a plain CSV/JSONL with a source column")
     p.add_argument("--wait", action="store_true", help="follow the clips to their records, then summarise")
@@ -36,11 +41,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.sources and not args.manifest:
         print("mira caption: give at least one PATH_OR_URL or --manifest FILE", file=sys.stderr)
         return 2
-    return asyncio.run(_caption(args))
+    return interrupt.run(_caption(args))
 
 
-def collect(sources: list[str], manifests: list[Path], request_id: str) -> tuple[list[ClipSubmission], list[str]]:
-    subs: list[ClipSubmission] = list(expand_paths(sources, request_id))
+def collect(sources: list[str], manifests: list[Path], request_id: str,
+            skipped: list[str] | None = None) -> tuple[list[ClipSubmission], list[str]]:
+    subs: list[ClipSubmission] = list(expand_paths(sources, request_id, skipped))
     problems: list[str] = []
     for manifest in manifests:
         try:
@@ -60,13 +66,20 @@ def plan(subs: list[ClipSubmission], problems: list[str]) -> dict[str, tuple[Cli
         except BadInput as exc:
             problems.append(f"{sub.source}: {exc.reason}")
             continue
+        unresolvable = dns_problem(job.clip.source_uri)
+        if unresolvable:
+            problems.append(f"{sub.source}: {unresolvable}")
+            continue
         jobs.setdefault(job.job_id, (sub, job))
     return jobs
 
 
 async def _caption(args: argparse.Namespace) -> int:
-    subs, problems = collect(args.sources, args.manifest, new_request_id())
+    request_id = new_request_id()
+    skipped: list[str] = []
+    subs, problems = collect(args.sources, args.manifest, request_id, skipped)
     jobs = plan(subs, problems)
+    report_skipped(skipped)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     if not jobs:
@@ -80,14 +93,24 @@ async def _caption(args: argparse.Namespace) -> int:
             print("--batch: the running pipeline captions as its MIRA_CAPTION_BATCH says", file=sys.stderr)
         wait = args.wait or pipeline is not None  # an embedded broker must not vanish before the work is done
         tracker = Tracker(settings, jobs, Topic.RECORDS if captioning else Topic.HINTED)
-        if wait:
-            await tracker.start()
-        await publish_all(settings, [sub for sub, _ in jobs.values()])
-        print(f"submitted {len(jobs)} clips", file=sys.stderr)
-        if not wait:
-            for _, job in jobs.values():
-                print(job.clip.clip_id)
-            return 0
-        await follow(tracker, pipeline, args.timeout)
-        await tracker.stop()
-        return print_summary(tracker, [job for _, job in jobs.values()], problems, settings)
+        try:
+            if wait:
+                await tracker.start()
+            await publish_all(settings, [sub for sub, _ in jobs.values()])
+            print(f"submitted {len(jobs)} clips", file=sys.stderr)
+            if not wait:
+                for _, job in jobs.values():
+                    print(job.clip.clip_id)
+                return 0
+            stopped = await follow(tracker, pipeline, args.timeout)
+        finally:
+            await tracker.stop()
+        return print_summary(tracker, [job for _, job in jobs.values()], problems, settings, request_id, stopped)
+
+
+def report_skipped(skipped: list[str], shown: int = 20) -> None:
+    """Files a folder scan passed over, by name and reason (a raw .h264 stream is not taken for a video)."""
+    for line in skipped[:shown]:
+        print(f"skipped: {line}", file=sys.stderr)
+    if len(skipped) > shown:
+        print(f"skipped: {len(skipped) - shown} more files that are not video file names", file=sys.stderr)

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import get_args
 
+from cli.commands import SUMMARY
 from shared.messages import CaptionStatus
 from shared.settings import Settings
 from shared.store import RecordStore, StoreError, Version
@@ -16,7 +17,7 @@ STATUSES = get_args(CaptionStatus)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write caption records to a JSON Lines, CSV or Parquet file")
+    p = sub.add_parser("export", help=SUMMARY["export"])
     p.add_argument("--format", choices=FORMATS, required=True)
     p.add_argument(
         "--version",

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cli.commands import SUMMARY
 from services.framegrid.render import render_grid
 from services.framegrid.settings import FramegridSettings
 from services.ingest.sources import normalize_uri
@@ -15,7 +16,7 @@ from shared.runtime.errors import BadInput
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grid", help="render one 2x4 frame grid to a JPEG file")
+    p = sub.add_parser("grid", help=SUMMARY["grid"])
     p.add_argument("video", help="path or URL")
     p.add_argument("--start", type=float, default=0.0, metavar="S")
     p.add_argument("--end", type=float, default=None, metavar="S")

@@ -8,8 +8,9 @@ import logging
 import os
 import sys
 
-# Each command is a module exposing add_parser(subparsers) and run(args) -> int.
-COMMANDS = ["caption", "up", "run", "grid", "export", "recaption", "status", "stats", "review"]
+from cli.commands import SUMMARY
+
+COMMANDS = list(SUMMARY)
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -25,26 +26,39 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mira", description=__doc__)
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling (while importing, say)
+        print("\nmira: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mira", description=__doc__,
+                                     epilog="`mira COMMAND --help` describes a command's options.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    argv = sys.argv[1:] if argv is None else argv
-    # Import only the command asked for: `mira run sink` need not load PyAV, pyarrow or the OpenAI SDK.
-    wanted = [argv[0]] if argv and argv[0] in COMMANDS else COMMANDS
-    modules = {}
-    for name in wanted:
+    # Import only the command asked for: `mira --help` lists the others from their one-line summaries, and
+    # `mira run sink` need not load PyAV, pyarrow or the OpenAI SDK.
+    wanted = argv[0] if argv and argv[0] in SUMMARY else None
+    module = None
+    for name, summary in SUMMARY.items():
+        if name != wanted:
+            sub.add_parser(name, help=summary)
+            continue
         try:
-            modules[name] = importlib.import_module(f"cli.{name}")
+            module = importlib.import_module(f"cli.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"cli.{name}":
                 raise
             continue
-        modules[name].add_parser(sub)
+        module.add_parser(sub)
     args = parser.parse_args(argv)
     from cli.checks import check_or_exit
 
     check_or_exit(args.command, getattr(args, "service", None))  # exit 2 before anything starts
     setup_logging(os.environ.get("MIRA_LOG_LEVEL", "INFO"))
-    return int(modules[args.command].run(args) or 0)
+    assert module is not None
+    return int(module.run(args) or 0)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,36 @@
 """A local pipeline: the embedded broker (unless MIRA_KAFKA_BOOTSTRAP names one) and every service as
 its own OS process, exactly as they run in containers (`mira run SERVICE`).
 
-A service that crashes is restarted; one that exits with status 2 (a fatal configuration problem, such as
-a rejected API key) is not, and its last log lines are shown instead.
+Start-up is parallel: the broker and every service are launched at once (the services spend their first
+second importing), topics are created once here, and services skip creating them.
+
+Supervision: a service that crashes after running a while is restarted at once; one that keeps failing
+within seconds of starting is restarted with growing pauses and given up after a few tries; one that exits
+with status 2 (a fatal problem, such as a rejected API key) is not restarted. A service given up on is in
+`fatal` with its last log lines, which callers show and report. Each service runs in a process group of its
+own and ends with this process however it ends (shared.lifeline).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from cli.service_proc import ServiceProc
 from shared import broker, kafka
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FATAL_EXIT = 2
+FAST_FAILURE_S = 10.0  # an exit this soon after starting counts towards giving up
+GIVE_UP_AFTER = 3  # fast failures in a row
+BACKOFF_S = (0.5, 2.0)  # pause before the 2nd and 3rd start
 
 
 class LocalPipeline:
@@ -31,66 +39,96 @@ class LocalPipeline:
         self.services = services
         self.log_dir = log_dir  # None: services log to this terminal
         self.broker: broker.EmbeddedBroker | None = None
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.ports: dict[str, int] = {}
+        self.procs: dict[str, ServiceProc] = {}
         self.bootstrap = settings.kafka_bootstrap or ""
         self.fatal: dict[str, str] = {}
 
     async def start(self) -> Settings:
         home = self.settings.home
         home.mkdir(parents=True, exist_ok=True)
+        clean_stale(home)
         if not self.bootstrap:
             self.broker = broker.EmbeddedBroker(home)
-            self.bootstrap = self.broker.start()
+            self.broker.launch()
+            self.bootstrap = self.broker.address
         settings = self.settings.model_copy(update={"kafka_bootstrap": self.bootstrap})
-        await kafka.ensure_topics(settings)
         for name in self.services:
-            self.ports[name] = broker.free_port()
-            self._spawn(name)
+            self.procs[name] = ServiceProc(name, self._env(name), self.log_dir)
+            self.procs[name].spawn()
+        self._write_pipeline()
+        if self.broker:
+            while not self.broker.ready():
+                await asyncio.sleep(0.02)
+        if self.settings.create_topics:
+            await kafka.ensure_topics(settings)
         return settings
 
-    def _spawn(self, name: str) -> None:
-        env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": self.bootstrap, "MIRA_HOME": str(self.settings.home),
-               "MIRA_HEALTH_PORT": str(self.ports[name]), "MIRA_HEALTH_HOST": "127.0.0.1"}
-        with contextlib.ExitStack() as files:
-            out = None
-            if self.log_dir is not None:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
-                out = files.enter_context(open(self.log_dir / f"{name}.log", "ab"))  # the child keeps its copy
-            self.procs[name] = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], env=env,
-                                                stdout=out, stderr=subprocess.STDOUT if out else None)
-        services = {n: {"pid": p.pid, "health_port": self.ports[n]} for n, p in self.procs.items()}
+    def _env(self, name: str) -> dict[str, str]:
+        return {**os.environ, "MIRA_KAFKA_BOOTSTRAP": self.bootstrap, "MIRA_HOME": str(self.settings.home),
+                "MIRA_HEALTH_PORT": str(broker.free_port()), "MIRA_HEALTH_HOST": "127.0.0.1",
+                "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
+
+    def _write_pipeline(self) -> None:
+        services = {n: {"pid": p.pid, "health_port": int(p.env["MIRA_HEALTH_PORT"])} for n, p in self.procs.items()}
         broker.write_pipeline(self.settings.home, self.bootstrap, services)
 
     def supervise(self) -> None:
-        """Restart crashed services; remember fatal exits. Call periodically."""
-        for name, proc in list(self.procs.items()):
-            code = proc.poll()
-            if code is None or name in self.fatal:
+        """Restart crashed services, pausing or giving up on those that fail fast. Call periodically."""
+        for name, proc in self.procs.items():
+            if name in self.fatal or not proc.due():
                 continue
-            if code == FATAL_EXIT:
-                self.fatal[name] = self.tail(name)
-                log.error("%s stopped on a fatal error:\n%s", name, self.fatal[name])
+            code = proc.poll()
+            if code is None:
+                continue
+            if proc.waiting:
+                proc.spawn()
+                self._write_pipeline()
+            elif code == FATAL_EXIT:
+                self._give_up(name, "stopped on a fatal error")
+            elif proc.fast_failures(FAST_FAILURE_S) >= GIVE_UP_AFTER:
+                self._give_up(name, f"keeps failing: exited with {code} within {FAST_FAILURE_S:g} s of starting, "
+                                    f"{GIVE_UP_AFTER} times in a row; not restarting it")
             else:
-                log.warning("%s exited with %s; restarting", name, code)
-                self._spawn(name)
+                pause = BACKOFF_S[min(proc.failures, len(BACKOFF_S)) - 1] if proc.failures else 0.0
+                log.warning("%s exited with %s; restarting%s", name, code, f" in {pause:g} s" if pause else "")
+                proc.restart_after(pause)
+
+    def _give_up(self, name: str, why: str) -> None:
+        self.fatal[name] = f"{why}; its last log lines:\n{self.procs[name].tail()}"
+        log.error("the %s service %s", name, self.fatal[name])
+
+    def note(self) -> str | None:
+        """The newest status a service reported about its own trouble (e.g. the caption model retrying)."""
+        notes = [p.note for p in self.procs.values() if p.note]
+        return max(notes)[1] if notes else None
+
+    def clear_notes(self) -> None:
+        for proc in self.procs.values():
+            proc.note = None
 
     def tail(self, name: str, lines: int = 5) -> str:
-        if self.log_dir is None:
-            return "(see the output above)"
-        text = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
+        return self.procs[name].tail(lines)
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            proc.signal_group(signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         for proc in self.procs.values():
             while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-            if proc.poll() is None:
-                proc.kill()
+                await asyncio.sleep(0.05)
+            proc.signal_group(signal.SIGKILL)  # anything the service itself started
+            proc.close()
         broker.clear_pipeline(self.settings.home)
         if self.broker:
             self.broker.stop()
+
+
+def clean_stale(home: Path) -> bool:
+    """Remove a pipeline.json whose owner is gone (or whose broker no longer answers); True if there was one."""
+    path = broker.pipeline_file(home)
+    if not path.exists() or broker.running_pipeline(home) is not None:
+        return False
+    path.unlink(missing_ok=True)
+    print(f"removed a stale {path} (the pipeline it describes is no longer running)", file=sys.stderr)
+    return True
+

@@ -4,14 +4,15 @@ recaption request; `--dry-run` shows what it would select and cost, `--wait` fol
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import datetime
 
 import prompt
+from cli import interrupt
+from cli.commands import SUMMARY
 from cli.connect import running_settings
 from cli.session import follow, pipeline_session, publish_all
-from cli.summary import print_summary
+from cli.summary import print_summary, usd
 from cli.tracker import Tracker
 from services.caption.request import estimate_usage
 from services.caption.settings import CaptionSettings
@@ -28,24 +29,33 @@ TYPICAL_GRID = (2048, 576)  # for records that carry no token counts (failed bef
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recaption", help="recaption the clips a selector picks (new record versions)")
+    p = sub.add_parser("recaption", help=SUMMARY["recaption"])
     p.add_argument("--all", action="store_true", help="every clip")
-    p.add_argument("--clip", dest="clip_ids", nargs="+", default=[], metavar="ID")
+    p.add_argument("--clip", dest="clip_ids", nargs="+", default=[], metavar="ID", help="these clips")
     p.add_argument("--prompt-version-not", metavar="V",
                    help="clips captioned with another prompt version ('current': the prompt in prompt.py)")
     p.add_argument("--status", dest="status_in", nargs="+", default=[],
-                   choices=["success", "truncated", "refused", "failed"])
+                   choices=["success", "truncated", "refused", "failed"],
+                   help="clips whose newest version has one of these statuses")
     p.add_argument("--model-is", metavar="M", help="clips captioned by model M")
-    p.add_argument("--created-before", type=datetime.fromisoformat, metavar="ISO_TIME")
+    p.add_argument("--created-before", type=datetime.fromisoformat, metavar="ISO_TIME",
+                   help="clips whose newest version is older than this (e.g. 2026-11-30T12:00)")
     p.add_argument("--model", help="caption with this model instead of MIRA_CAPTION_MODEL")
     p.add_argument("--rerender-grids", action="store_true", help="decode again instead of reusing stored grids")
     p.add_argument("--request-id", help="publishing the same request id again creates no extra versions")
     p.add_argument("--dry-run", action="store_true", help="print how many clips and the estimated cost only")
     p.add_argument("--wait", action="store_true", help="follow the new versions to the records")
-    p.add_argument("--timeout", type=float, default=None)
+    p.add_argument("--timeout", type=float, default=None, metavar="S", help="with --wait: give up after S seconds")
+
+
+SELECTORS = "--all, --clip ID..., --prompt-version-not V, --status S..., --model-is M or --created-before T"
 
 
 def run(args: argparse.Namespace) -> int:
+    if not (args.all or args.clip_ids or args.prompt_version_not or args.status_in or args.model_is
+            or args.created_before):
+        print(f"mira recaption: say which clips: {SELECTORS} (--all for every clip)", file=sys.stderr)
+        return 2
     version_not = prompt.PROMPT_VERSION if args.prompt_version_not == "current" else args.prompt_version_not
     request = RecaptionRequest(
         request_id=args.request_id or new_request_id(), all=args.all, clip_ids=args.clip_ids,
@@ -66,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
         typical = estimate_usage(model, *TYPICAL_GRID, caption_settings)
         cost = sum(cost_usd(model, r.input_tokens or typical.input_tokens, r.output_tokens or typical.output_tokens)
                    for r in records)
-        print(f"would recaption {len(records)} clips with {model}; estimated cost ${cost:.4f}")
+        print(f"would recaption {len(records)} clips with {model}; estimated cost ${usd(cost)}")
         return 0
-    return asyncio.run(_publish(request, records, args))
+    return interrupt.run(_publish(request, records, args))
 
 
 async def _publish(request: RecaptionRequest, records: list, args: argparse.Namespace) -> int:  # type: ignore[type-arg]
@@ -79,12 +89,14 @@ async def _publish(request: RecaptionRequest, records: list, args: argparse.Name
     async with pipeline_session(Settings()) as (settings, pipeline):
         jobs = [job_for(r, request) for r in records]
         tracker = Tracker(settings, [j.job_id for j in jobs], Topic.RECORDS)
-        if args.wait:
-            await tracker.start()
-        await publish_all(settings, [request])
-        print(f"published recaption request {request.request_id}", file=sys.stderr)
-        if not args.wait:
-            return 0
-        await follow(tracker, pipeline, args.timeout)
-        await tracker.stop()
-        return print_summary(tracker, jobs, [], settings)
+        try:
+            if args.wait:
+                await tracker.start()
+            await publish_all(settings, [request])
+            print(f"published recaption request {request.request_id}", file=sys.stderr)
+            if not args.wait:
+                return 0
+            stopped = await follow(tracker, pipeline, args.timeout)
+        finally:
+            await tracker.stop()
+        return print_summary(tracker, jobs, [], settings, request.request_id, stopped)

@@ -7,9 +7,11 @@ import argparse
 import asyncio
 import sys
 
+from cli.commands import SUMMARY
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("review", help="a local web page to review grids and captions, and send clips back")
+    p = sub.add_parser("review", help=SUMMARY["review"])
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback: MIRA_API_TOKENS)")
     p.add_argument("--port", type=int, default=8765)
 

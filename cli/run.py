@@ -1,13 +1,19 @@
-"""`mira run SERVICE`: one service in this process (the container entry point)."""
+"""`mira run SERVICE`: one service in this process (the container entry point).
+
+Started by a local pipeline (MIRA_OWNER_PID set), the service ends when that pipeline's process is gone,
+however it went (shared.lifeline), so no service is left running under init.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 
+from cli.commands import SUMMARY
 from services import STAGES, stage_class
-from shared import broker
+from shared import broker, lifeline
 from shared.runtime.runner import Runner
 from shared.settings import Settings
 
@@ -15,11 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run one service (ingest, framegrid, hint, caption, sink, recaption)")
+    p = sub.add_parser("run", help=SUMMARY["run"])
     p.add_argument("service", choices=list(STAGES))
 
 
 def run(args: argparse.Namespace) -> int:
+    owner = os.environ.get("MIRA_OWNER_PID", "")
+    if owner.isdigit():
+        lifeline.exit_with_owner(int(owner))
     return asyncio.run(_run(args.service))
 
 

@@ -59,22 +59,30 @@ async def publish_all(settings: Settings, messages: Sequence[BaseModel]) -> None
         await producer.stop()
 
 
-async def follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: float | None) -> None:
-    """Show progress until every job is done, a service fails fatally, or the timeout passes."""
+async def follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: float | None) -> list[str]:
+    """Show progress until every job is done, a service fails for good, or the timeout passes; the reasons
+    it stopped early (for the summary)."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    last = ""
+    last, moved = "", tracker.line()
     while not tracker.done:
         await tracker.poll()
+        line = tracker.line()
         if pipeline:
             pipeline.supervise()
             if pipeline.fatal:
-                for name, tail in pipeline.fatal.items():
-                    print(f"stopping: the {name} service cannot work:\n{tail}", file=sys.stderr)
-                return
-        line = tracker.line()
+                for name, why in pipeline.fatal.items():
+                    print(f"stopping: the {name} service {why}", file=sys.stderr)
+                return [f"the {name} service {why}" for name, why in pipeline.fatal.items()]
+            if line != moved:  # progress: earlier trouble is over
+                pipeline.clear_notes()
+            moved = line
+            note = pipeline.note()
+            line = f"{line} | {note}" if note else line
         if line != last:
             print(line, file=sys.stderr)
             last = line
         if deadline and time.monotonic() > deadline:
-            print(f"timed out with {len(tracker.pending)} clips still in the pipeline", file=sys.stderr)
-            return
+            note = f" (last seen: {pipeline.note()})" if pipeline and pipeline.note() else ""
+            print(f"timed out with {len(tracker.pending)} clips still in the pipeline{note}", file=sys.stderr)
+            return [f"timed out after {timeout_s:g} s with {len(tracker.pending)} clips unfinished{note}"]
+    return []

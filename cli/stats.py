@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cli.commands import SUMMARY
 from cli.export import open_store
 from shared import stats
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "stats", help="caption lengths per type against MiraData's, shared captions, histogram"
+        "stats", help=SUMMARY["stats"]
     )
     p.add_argument(
         "-o", "--output", type=Path, metavar="PNG", help="also write a histogram of caption lengths"

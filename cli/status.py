@@ -1,66 +1,121 @@
-"""`mira status`: per-stage lag and counts, failures by stage and reason, tokens and cost so far."""
+"""`mira status [--json]`: per-stage lag and counts, failures by stage and reason, tokens and cost so far.
+
+With no pipeline running it reads the record store only, and loads no Kafka client (it answers in a
+fraction of a second)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
+import json
 from collections import Counter
+from typing import Any
 
-from aiokafka import TopicPartition
-
-from cli.connect import running_settings
-from services import STAGES, stage_class
-from shared import kafka
-from shared.messages import DeadLetter
+from cli.commands import SUMMARY
 from shared.settings import Settings
-from shared.store.records import RecordStore
-from shared.topics import Topic
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("status", help="topic lag, per-stage counts, failures, tokens and cost so far")
+    p = sub.add_parser("status", help=SUMMARY["status"], description=__doc__)
+    p.add_argument("--json", action="store_true", help="one JSON object instead of tables")
 
 
 def run(args: argparse.Namespace) -> int:
+    from cli.connect import running_settings
+
     settings = running_settings()
-    if settings is None:
-        print("no pipeline is running on this MIRA_HOME (start one with `mira up`); stored records only:")
-        settings = Settings()
+    state: dict[str, Any] = {"pipeline": None}
+    if settings is not None:
+        from cli import interrupt
+
+        state["pipeline"] = {"bootstrap": settings.kafka_bootstrap}
+        interrupt.run(_stream_state(settings, state))
+    state["records"] = _records(settings or Settings())
+    if args.json:
+        print(json.dumps(state, indent=2))
     else:
-        asyncio.run(_print_stream_state(settings))
-    assert settings.database_url is not None
-    with RecordStore.open(settings.database_url) as store:
-        totals = store.totals()
-    print(f"records: {totals.versions} versions of {totals.clips} clips; latest: "
-          + (", ".join(f"{n} {s}" for s, n in sorted(totals.latest_by_status.items())) or "none"))
-    print(f"tokens: {totals.input_tokens} input ({totals.image_tokens} image), {totals.output_tokens} output; "
-          f"cost ${totals.cost_usd:.4f}")
+        print_state(state)
     return 0
 
 
-async def _print_stream_state(settings: Settings) -> None:
+def _records(settings: Settings) -> dict[str, Any]:
+    from shared.store.records import RecordStore
+
+    assert settings.database_url is not None
+    with RecordStore.open(settings.database_url) as store:
+        totals = store.totals()
+    return {"versions": totals.versions, "clips": totals.clips, "latest_by_status": totals.latest_by_status,
+            "input_tokens": totals.input_tokens, "image_tokens": totals.image_tokens,
+            "output_tokens": totals.output_tokens, "cost_usd": round(totals.cost_usd, 6)}
+
+
+def print_state(state: dict[str, Any]) -> None:
+    if state["pipeline"] is None:
+        print("no pipeline is running on this MIRA_HOME (start one with `mira up`); stored records only:")
+    else:
+        print(f"pipeline on {state['pipeline']['bootstrap']}")
+        rows = [[s["stage"], s["consumes"], s["published"], s["done"], s["lag"]] for s in state["stages"]]
+        print(table(["stage", "consumes", "published", "done", "lag"], rows))
+        print(f"records published: {state['records_published']}")
+        print(f"dead letters: {state['dead_letters']['total']}")
+        reasons = state["dead_letters"]["reasons"]
+        if reasons:
+            print(table(["count", "stage", "reason"], [[r["count"], r["stage"], r["reason"]] for r in reasons],
+                        indent="  "))
+    r = state["records"]
+    latest = ", ".join(f"{n} {s}" for s, n in sorted(r["latest_by_status"].items())) or "none"
+    print(f"records: {r['versions']} versions of {r['clips']} clips; latest: {latest}")
+    print(f"tokens: {r['input_tokens']} input ({r['image_tokens']} image), {r['output_tokens']} output; "
+          f"cost ${r['cost_usd']:.6f}")
+
+
+def table(headers: list[str], rows: list[list[Any]], indent: str = "") -> str:
+    """Columns as wide as their widest cell; numbers right-aligned, text left-aligned."""
+    cells = [[str(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [all(isinstance(row[i], int) for row in rows) and bool(rows) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)]
+        lines.append(indent + "  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+async def _stream_state(settings: Settings, state: dict[str, Any]) -> None:
+    from aiokafka import TopicPartition
+
+    from services import STAGES, stage_class
+    from shared import kafka
+    from shared.topics import Topic
+
     consumer = kafka.make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        ends = await _end_offsets(consumer, settings)
-        print(f"{'stage':<10} {'consumes':<10} {'published':>9} {'done':>6} {'lag':>6}")
+        parts = []
+        for topic in Topic:
+            name = kafka.topic_name(settings, topic)
+            parts += [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
+        ends = await kafka.end_offsets(consumer, parts)
+        stages = []
         for name in STAGES:
             stage = stage_class(name)
             topic = kafka.topic_name(settings, stage.consumes)
-            parts = {tp: end for tp, end in ends.items() if tp.topic == topic}
-            done = await _committed(settings, stage.group_id(), list(parts))
-            total = sum(parts.values())
-            print(f"{name:<10} {stage.consumes.value:<10} {total:>9} {done:>6} {total - done:>6}")
-        records = sum(end for tp, end in ends.items() if tp.topic == kafka.topic_name(settings, Topic.RECORDS))
-        print(f"records published: {records}")
-        await _print_dead_letters(consumer, settings, ends)
+            mine = {tp: end for tp, end in ends.items() if tp.topic == topic}
+            done = await _committed(settings, stage.group_id(), list(mine))
+            total = sum(mine.values())
+            stages.append({"stage": name, "consumes": stage.consumes.value, "published": total, "done": done,
+                           "lag": total - done})
+        state["stages"] = stages
+        records = kafka.topic_name(settings, Topic.RECORDS)
+        state["records_published"] = sum(end for tp, end in ends.items() if tp.topic == records)
+        state["dead_letters"] = await _dead_letters(consumer, settings, ends)
     finally:
         await consumer.stop()
 
 
-async def _committed(settings: Settings, group_id: str, parts: list[TopicPartition]) -> int:
+async def _committed(settings: Settings, group_id: str, parts: list[Any]) -> int:
     """What a consumer group has committed (read through a member that never joins, so nothing rebalances)."""
+    from shared import kafka
+
     reader = kafka.make_consumer(settings, group_id=group_id)
     await reader.start()
     try:
@@ -69,33 +124,28 @@ async def _committed(settings: Settings, group_id: str, parts: list[TopicPartiti
         await reader.stop()
 
 
-async def _end_offsets(consumer, settings: Settings) -> dict[TopicPartition, int]:  # type: ignore[no-untyped-def]
-    parts = []
-    for topic in Topic:
-        name = kafka.topic_name(settings, topic)
-        parts += [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-    return await kafka.end_offsets(consumer, parts)
+async def _dead_letters(consumer: Any, settings: Settings, ends: dict[Any, int]) -> dict[str, Any]:
+    from shared import kafka
+    from shared.messages import DeadLetter
+    from shared.topics import Topic
 
-
-async def _print_dead_letters(consumer, settings: Settings, ends: dict[TopicPartition, int]) -> None:  # type: ignore[no-untyped-def]
     name = kafka.topic_name(settings, Topic.DEAD_LETTERS)
     parts = [tp for tp in ends if tp.topic == name and ends[tp] > 0]
     total = sum(ends[tp] for tp in parts)
-    print(f"dead letters: {total}")
-    if not parts:
-        return
-    consumer.assign(parts)
-    await consumer.seek_to_beginning(*parts)
     reasons: Counter[tuple[str, str]] = Counter()
-    seen = 0
-    while seen < total:
-        batch = await consumer.getmany(timeout_ms=1000)
-        if not batch:
-            break
-        for records in batch.values():
-            for record in records:
-                letter = kafka.decode(DeadLetter, record.value)
-                reasons[(letter.stage, letter.reason[:100])] += 1
-                seen += 1
-    for (stage, reason), n in reasons.most_common(20):
-        print(f"  {n:>5}  {stage}: {reason}", file=sys.stdout)
+    if parts:
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        seen = 0
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=1000)
+            if not batch:
+                break
+            for records in batch.values():
+                for record in records:
+                    letter = kafka.decode(DeadLetter, record.value)
+                    reasons[(letter.stage, letter.reason[:100])] += 1
+                    seen += 1
+    top = [{"count": n, "stage": stage, "reason": reason} for (stage, reason), n in reasons.most_common(20)]
+    return {"total": total, "reasons": top}
+

@@ -1,5 +1,6 @@
-"""The summary `mira caption --wait` prints: counts, failures with reasons, tokens and cost; and, when no
-model was configured, what was not done and what doing it would cost."""
+"""The summary `mira caption --wait` prints: counts, failures with reasons, this run's model calls, tokens
+and cost apart from clips recorded before (a rerun pays nothing and says so); and, when no model was
+configured, what was not done, what doing it would cost, and where the rendered grids are."""
 
 from __future__ import annotations
 
@@ -15,51 +16,73 @@ from shared.settings import Settings
 from shared.topics import Topic
 
 
-def print_summary(tracker: Tracker, jobs: list[ClipJob], problems: list[str], settings: Settings) -> int:
+def print_summary(tracker: Tracker, jobs: list[ClipJob], problems: list[str], settings: Settings,
+                  request_id: str, stopped: list[str] | None = None) -> int:
+    """Print the summary; the exit status: 0 when every clip was recorded successfully, else 1."""
     p = tracker.progress
     out = sys.stdout
     names = {j.job_id: j.clip.source_uri + _range(j) for j in jobs}
     print(f"clips: {len(jobs)} submitted", file=out)
     if tracker.done_at is Topic.RECORDS:
-        statuses = Counter(r.status for r in p.recorded.values())
-        print("recorded: " + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "0"), file=out)
-        tokens = [sum(getattr(r, k) for r in p.recorded.values())
-                  for k in ("input_tokens", "image_tokens", "output_tokens")]
-        cost = sum(r.cost_usd for r in p.recorded.values())
-        print(f"tokens: {tokens[0]} input ({tokens[1]} image), {tokens[2]} output; cost ${cost:.4f}", file=out)
-        for job_id, r in p.recorded.items():
-            if r.status != "success":
-                print(f"  {r.status}: {names[job_id]}: {r.reason}", file=out)
+        _print_records(tracker, names, request_id, out)
     else:
-        _print_skipped(tracker, out)
+        _print_skipped(tracker, settings, out)
     if p.dead:
         print(f"dead-lettered: {len(p.dead)}", file=out)
         for job_id, letter in p.dead.items():
             print(f"  {letter.stage}: {names.get(job_id, job_id)}: {letter.reason}", file=out)
     for problem in problems:
         print(f"  not submitted: {problem}", file=out)
+    for reason in stopped or []:
+        print(f"stopped early: {reason}", file=out)
     if tracker.pending:
         print(f"unfinished: {len(tracker.pending)} clips", file=out)
-    failed = len(p.dead) + len(tracker.pending) + len(problems)
+    failed = len(p.dead) + len(tracker.pending) + len(problems) + len(stopped or [])
     failed += sum(1 for r in p.recorded.values() if r.status != "success")
     return 1 if failed else 0
 
 
-def _print_skipped(tracker: Tracker, out: TextIO) -> None:
-    settings = CaptionSettings()
-    model = settings.caption_model
-    usages = [estimate_usage(model, h.grid.width, h.grid.height, settings) for h in tracker.progress.hinted.values()]
+def _print_records(tracker: Tracker, names: dict[str, str], request_id: str, out: TextIO) -> None:
+    recorded = tracker.progress.recorded
+    statuses = Counter(r.status for r in recorded.values())
+    # A clip recorded by an earlier request comes back as the version already stored: nothing was paid now.
+    now = [r for r in recorded.values() if r.request_id == request_id]
+    before = len(recorded) - len(now)
+    print("recorded: " + (", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "0")
+          + (f" ({before} already recorded, no model call)" if before else ""), file=out)
+    tokens = [sum(getattr(r, k) for r in now) for k in ("input_tokens", "image_tokens", "output_tokens")]
+    calls = sum(1 for r in now if r.input_tokens or r.output_tokens)
+    print(f"this run: {calls} model calls; tokens: {tokens[0]} input ({tokens[1]} image), {tokens[2]} output; "
+          f"cost ${usd(sum(r.cost_usd for r in now))}", file=out)
+    for job_id, r in recorded.items():
+        if r.status != "success":
+            print(f"  {r.status}: {names[job_id]}: {r.reason}", file=out)
+
+
+def usd(amount: float) -> str:
+    """Costs to the micro-dollar: enough for one cheap call, no float noise."""
+    return f"{amount:.6f}"
+
+
+def _print_skipped(tracker: Tracker, settings: Settings, out: TextIO) -> None:
+    caption = CaptionSettings()
+    model = caption.caption_model
+    usages = [estimate_usage(model, h.grid.width, h.grid.height, caption) for h in tracker.progress.hinted.values()]
     n = len(usages)
     inp, image, output = (sum(getattr(u, k) for u in usages) for k in ("input_tokens", "image_tokens", "output_tokens"))
     print(f"grids rendered and hinted: {n}", file=out)
     print(
         "NOT captioned: no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the caption model was not called and "
         "no records were written.\n"
-        f"Captioning these {n} clips with {model} would cost about ${sum(u.cost_usd for u in usages):.4f} "
+        f"Captioning these {n} clips with {model} would cost about ${usd(sum(u.cost_usd for u in usages))} "
         f"(~{inp} input tokens incl. {image} image tokens, ~{output} output tokens).\n"
         "Set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) and run the same command again.",
         file=out,
     )
+    blobs = str(settings.blob_url or "")
+    where = blobs.removeprefix("file://") if blobs.startswith("file://") else blobs
+    print(f"The rendered grids are JPEG files under {where}; see one with `mira grid VIDEO -o grid.jpg` or open "
+          f"the files there in an image viewer.", file=out)
 
 
 def _range(job: ClipJob) -> str:

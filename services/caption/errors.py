@@ -3,17 +3,26 @@
 408/409/429/5xx, connection errors, timeouts and unreadable bodies are worth retrying; 400/403/404/422
 are the request's fault (BadInput: dead letter with the server's reason); 401 means the key is wrong,
 so every clip would fail the same way (Fatal: stop the consumer instead of burning the queue).
+
+Connection failures are named by what went wrong (connection refused, DNS, TLS, timeout) with the host,
+and every retry is logged as "caption: retrying, <reason>, attempt N": the line `mira caption` shows on
+its progress line while a clip waits on the model endpoint.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import ssl
+from collections.abc import Iterator
 
 import openai
 
 from shared.redact import redact
 from shared.runtime.errors import BadInput, Fatal
 
+log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 429}
 
 
@@ -49,4 +58,38 @@ def retryable(exc: BaseException) -> bool:
 def describe(exc: BaseException | None) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"{exc.status_code} {_error_message(exc)}"
+    if isinstance(exc, openai.APIConnectionError):
+        return connection_problem(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def log_retry(exc: BaseException, attempt: int, delay_s: float) -> None:
+    log.info("caption: retrying, %s, attempt %d (next in %.1fs)", describe(exc), attempt, delay_s)
+
+
+def connection_problem(exc: openai.APIConnectionError) -> str:
+    """"connection refused to 127.0.0.1:9", "DNS lookup failed for api.example (...)", "TLS ...": what the
+    SDK's own "Connection error." leaves to its chained causes."""
+    url = exc.request.url
+    where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    if isinstance(exc, openai.APITimeoutError):
+        return f"timed out waiting for {where}"
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return f"DNS lookup failed for {url.host} ({cause.strerror})"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate of {where} not accepted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake with {where} failed ({cause.reason or cause})"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"connection refused to {where}"
+    return f"cannot connect to {where} ({exc.__cause__ or exc})"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = exc
+    for _ in range(10):  # the SDK wraps httpx, which wraps httpcore, which wraps the socket error
+        seen = seen.__cause__ or seen.__context__ if seen else None
+        if seen is None:
+            return
+        yield seen

@@ -25,7 +25,7 @@ import httpx2
 import openai
 from openai._legacy_response import LegacyAPIResponse
 
-from services.caption.errors import describe, retryable
+from services.caption.errors import describe, log_retry, retryable
 from services.caption.settings import CaptionSettings
 from shared.runtime.errors import RetryLater
 
@@ -156,7 +156,7 @@ class RateLimiter:
                         self.stats.failed += 1
                         raise
                     last, delay = exc, self._backoff(exc, attempt)
-                    log.info("model call failed (%s), retry in %.1fs", describe(exc), delay)
+                    log_retry(exc, attempt + 1, delay)
                     continue
             self._observe_headers(raw.headers, tokens)
             self._observe_latency(time.monotonic() - started)

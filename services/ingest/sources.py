@@ -31,16 +31,22 @@ def new_request_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
-def expand_paths(paths: Iterable[str], request_id: str) -> Iterator[ClipSubmission]:
-    """Files and URLs as given; folders walked (sorted) for video files."""
+def expand_paths(paths: Iterable[str], request_id: str, skipped: list[str] | None = None) -> Iterator[ClipSubmission]:
+    """Files and URLs as given; folders walked (sorted) for video files. Other files found in a folder are
+    named in `skipped`, with the reason, when a list is given."""
     for raw in paths:
         path = Path(raw).expanduser()
         if urlparse(raw).scheme in REMOTE_SCHEMES or not path.is_dir():
             yield ClipSubmission(source=raw, request_id=request_id)
             continue
         for child in sorted(path.rglob("*")):
-            if child.is_file() and child.suffix.lower() in VIDEO_SUFFIXES:
+            if not child.is_file():
+                continue
+            if child.suffix.lower() in VIDEO_SUFFIXES:
                 yield ClipSubmission(source=str(child), request_id=request_id)
+            elif skipped is not None and not child.name.startswith("."):
+                kind = child.suffix or "no suffix"
+                skipped.append(f"{child}: not a video file name ({kind}); name the file itself to caption it")
 
 
 def to_job(sub: ClipSubmission, max_hint_chars: int | None = None) -> ClipJob:
