@@ -1,17 +1,18 @@
 """Framegrid: a clip job in, a stored 2x4 grid out.
 
 A grid already rendered for the same clip range, render settings and image-token rule is reused
-(services/framegrid/store.py), so resubmitted clips and recaptions never decode the video again.
+(services/framegrid/store.py), so resubmitted clips and recaptions never decode the video again. The
+source policy is checked before that, so a forged job for a source outside it gets nothing, stored or not.
+Decoding runs in a pool of its own (services/framegrid/pool.py), watched for workers stuck past their deadline.
 """
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prometheus_client import Counter
 
+from services.framegrid.pool import STUCK_GRACE_S, DecodePool
 from services.framegrid.settings import FramegridSettings
 from services.framegrid.source import decode_device
 from services.framegrid.store import GridMaker
@@ -32,11 +33,13 @@ class FramegridStage(Stage[ClipJob]):
         assert ctx.settings.blob_url is not None
         self.maker = GridMaker(self.settings, open_blobstore(ctx.settings.blob_url))
         # Decoding gets a pool sized to the machine, apart from the runtime's pool for quick blocking calls.
-        self.decoders = ThreadPoolExecutor(self.settings.decode_workers, thread_name_prefix="decode")
+        self.decoders = DecodePool(self.settings.decode_workers)
+        ctx.spawn(self.decoders.watch(self.settings.decode_timeout_s + STUCK_GRACE_S))
         self.grids = Counter("mira_grids", "Grids by outcome (rendered, reused)", ["outcome"],
                              registry=ctx.registry)
 
     async def handle(self, message: ClipJob) -> GridReady:
+        self.settings.source_policy.check(message.clip.source_uri)  # again: topic messages can be forged
         stored, rendered = await self.maker.grid_for(message.clip, self._decode, model=message.options.model)
         self.grids.labels("rendered" if rendered else "reused").inc()
         return GridReady(**message.model_dump(), video=stored.video, grid=stored.grid)
@@ -45,7 +48,7 @@ class FramegridStage(Stage[ClipJob]):
         return max(default, self.settings.decode_workers)  # keep every decoder busy
 
     async def _decode(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.decoders, fn, *args)
+        return await self.decoders.run(fn, *args)
 
     async def stop(self) -> None:
-        self.decoders.shutdown(wait=False, cancel_futures=True)
+        self.decoders.shutdown()

@@ -4,6 +4,7 @@ Submissions arrive on the submissions topic (from `mira caption`), from POST /v1
 api.py, on its own listener), or from a watched folder; the latter two publish onto the same topic so every
 clip takes one path. Each job id is claimed in the database (services/ingest/identity.py) before the job is
 published: a job id already taken by another source, range or hint is dead-lettered, never dropped.
+Every source is checked against MIRA_ALLOWED_SOURCES (shared/sources/policy.py) on both paths.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from services.ingest.watch import watch_folder
 from shared.messages import ClipJob, ClipSubmission
 from shared.runtime.errors import BadInput
 from shared.runtime.stage import Stage, StageContext
+from shared.sources.policy import SourceSettings
 from shared.store.records import RecordStore
 from shared.topics import Topic
 
@@ -29,6 +31,7 @@ class IngestStage(Stage[ClipSubmission]):
         self.ctx = ctx
         settings = IngestSettings()
         self.max_hint_chars = ctx.settings.max_hint_chars
+        self.policy = SourceSettings().source_policy
         assert ctx.settings.database_url is not None
         self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
         self.api = IngestApi(settings, self._accept)
@@ -37,8 +40,13 @@ class IngestStage(Stage[ClipSubmission]):
             ctx.spawn(watch_folder(settings.ingest_watch_dir, settings.ingest_watch_interval_s, ctx.publish))
 
     async def handle(self, message: ClipSubmission) -> ClipJob:
-        job = to_job(message, self.max_hint_chars)
+        job = self._job(message)
         await self.ctx.run_blocking(identity.claim, self.store.engine, job)
+        return job
+
+    def _job(self, sub: ClipSubmission) -> ClipJob:
+        job = to_job(sub, self.max_hint_chars)
+        self.policy.check(job.clip.source_uri)  # the path made absolute, symlinks resolved again here
         return job
 
     async def stop(self) -> None:
@@ -55,7 +63,7 @@ class IngestStage(Stage[ClipSubmission]):
                                "(MIRA_MAX_HINT_CHARS)")
         subs = [ClipSubmission(**c.model_dump(exclude={"request_id"}), request_id=c.request_id or request_id)
                 for c in clips]
-        jobs = [to_job(sub, self.max_hint_chars) for sub in subs]  # the caller learns ids and bad ranges at once
+        jobs = [self._job(sub) for sub in subs]  # the caller learns ids and bad ranges at once
         for job in jobs:
             await self.ctx.run_blocking(identity.claim, self.store.engine, job)
         for sub in subs:
