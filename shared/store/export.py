@@ -40,6 +40,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "created_at": pa.timestamp("us", tz="UTC"),
 }
 _ARROW_CHUNK = 1024
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PARQUET_SCHEMA = pa.schema([(name, _ARROW_TYPES.get(name, pa.string())) for name in COLUMNS])
 
 
@@ -94,8 +95,14 @@ def _write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
     count = 0
     for count, row in enumerate(rows, 1):
         row.update({name: json.dumps(row[name]) for name in _LISTS}, created_at=row["created_at"].isoformat())
-        writer.writerow(row)  # None is written as an empty field
+        writer.writerow({name: _inert(value) for name, value in row.items()})  # None: an empty field
     return count
+
+
+def _inert(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (OWASP CSV injection: a caption or source starting
+    with =, +, -, @, tab or carriage return) gets a leading single quote; numbers are left alone."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in _FORMULA_STARTS else value
 
 
 def _write_parquet(rows: Iterator[dict[str, Any]], path: Path, group_rows: int) -> int:
