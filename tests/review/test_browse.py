@@ -34,10 +34,10 @@ def filled(store: RecordStore) -> RecordStore:  # noqa: F811
     return store
 
 
-def walk(store: RecordStore, where: GalleryFilter, size: int) -> list[tuple[str, int]]:
+def walk(records: RecordStore, where: GalleryFilter, size: int) -> list[tuple[str, int]]:
     seen, after = [], None
     while True:
-        page = gallery_page(store, where, after, size)
+        page = gallery_page(records, where, after, size)
         seen += [(c.record.clip_id, c.record.version) for c in page.cards]
         if page.next_after is None:
             return seen

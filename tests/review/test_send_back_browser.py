@@ -1,21 +1,28 @@
 """Send back, end to end: `mira up` with the local OpenAI-compatible server, `mira review` on the same
 MIRA_HOME, and Chromium ticking clips in a filtered gallery, reading the dry-run estimate, and publishing.
 The recaption request goes through Kafka to the recaption, hint, caption and sink services, and the
-clips get new versions by the chosen model (their stored grids reused); then the whole filter is sent back."""
+clips get new versions by the chosen model (their stored grids reused); then the whole filter is sent back.
+A request that selects nothing is dead-lettered, and the failures page reads it from the running pipeline."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared.messages import RecaptionRequest
+from shared.settings import Settings
 from shared.store import RecordStore
 from tests.conftest import FAST_GROUPS
 from tests.e2e.conftest import Up
 from tests.fake_openai.server import FakeOpenAI
+from tests.kafka_io import publish
 from tests.review.browser import ReviewProcess, new_page, screenshot
 from tests.review.conftest import review_env
 from tests.review.seeding import CLIPS, latest_status, seed, versions_of
@@ -41,6 +48,12 @@ def wait_for_versions(database_url: str, expected: dict[str, int], timeout_s: fl
                 return latest
             assert time.monotonic() < deadline, {c: r and r.version for c, r in latest.items()}
             time.sleep(0.5)
+
+
+def dead_letters(page: Any, url: str) -> str:
+    page.goto(url + "/failures")
+    table = page.locator("#dead-letters tr:has(td)")
+    return "\n".join(table.all_inner_texts()) if table.count() else page.locator("main").inner_text()
 
 
 def test_send_back_publishes_requests_that_produce_new_versions(
@@ -84,6 +97,17 @@ def test_send_back_publishes_requests_that_produce_new_versions(
         assert {r.status for r in rest.values()} == {"success"}
         page.goto(review.url + "/?status=failed")
         assert page.locator("article.card").count() == 0
+
+        bootstrap = json.loads((tmp_path / "home" / "pipeline.json").read_text())["bootstrap"]
+        empty = RecaptionRequest(request_id="selects-nothing")  # the recaption stage dead-letters it
+        with ThreadPoolExecutor(1) as worker:  # the browser owns this thread's event loop
+            worker.submit(asyncio.run, publish(Settings(kafka_bootstrap=bootstrap), empty)).result()
+        deadline = time.monotonic() + 60
+        while "selects nothing" not in (letters := dead_letters(page, review.url)):
+            assert time.monotonic() < deadline, letters
+            time.sleep(1)
+        assert letters.startswith("1\trecaption\tthe request selects nothing")
+        screenshot(page, tmp_path / "shots", "failures-running")
     finally:
         page.context.close()
         assert review.stop() == 0
