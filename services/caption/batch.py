@@ -4,8 +4,9 @@
 stream; behind it requests are gathered for MIRA_CAPTION_BATCH_WAIT_S (or until
 MIRA_CAPTION_BATCH_MAX_REQUESTS), written as one JSONL file, uploaded, submitted and polled, and every
 result line is mapped back by its custom_id. The custom_id hashes model, prompt version, hint and grid,
-so identical requests share one line, and a ledger file remembers which batch holds which custom_id: a
-message redelivered after a restart reads the batch already paid for instead of submitting again.
+so identical requests share one line, and a ledger in the record store remembers which batch holds which
+custom_id: a message redelivered after a restart, or to another replica, reads the batch already paid for
+instead of submitting again.
 A reply that needs repair is repaired live; a failed or expired batch hands its clips back to the
 runtime to retry (nothing was billed for them).
 """
@@ -19,19 +20,21 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 import openai
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 import prompt
 from services.caption import reply, request
-from services.caption.budget import BudgetGate
-from services.caption.captioner import Captioner, CaptionOutcome
+from services.caption.budget import BudgetGate, Reservation, StoreTally
+from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
 from services.caption.errors import fail_fast, reject, retryable, retryable_status
 from services.caption.settings import CaptionSettings
 from shared.messages import Usage
 from shared.runtime.errors import RetryLater
+from shared.store import batches
 from shared.vision_models import image_tokens
 
 log = logging.getLogger(__name__)
@@ -47,35 +50,30 @@ def custom_id(model: str, hint: str | None, grid_jpeg: bytes) -> str:
 
 
 class Ledger:
-    """custom_id -> (batch id, submitted at), kept in a JSON file so a restart never submits twice."""
+    """custom_id -> batch id: in the record store when given its engine (shared by every replica and
+    restart), else in this process's memory."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.entries: dict[str, tuple[str, float]] = {}
-        if path is not None and path.exists():
-            self.entries = {k: (v[0], v[1]) for k, v in json.loads(path.read_text()).items()}
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine
+        self.entries: dict[str, str] = {}
 
-    def batch_of(self, cid: str) -> str | None:
-        entry = self.entries.get(cid)
-        return entry[0] if entry else None
+    async def submitted(self, ids: list[str]) -> dict[str, str]:
+        if self.engine is None:
+            return {cid: self.entries[cid] for cid in ids if cid in self.entries}
+        return await asyncio.to_thread(batches.submitted, self.engine, ids)
 
-    def put(self, ids: list[str], batch_id: str) -> None:
-        now = time.time()
-        self.entries = {k: v for k, v in self.entries.items() if now - v[1] < LEDGER_TTL_S}
-        self.entries.update(dict.fromkeys(ids, (batch_id, now)))
-        self._save()
+    async def put(self, ids: list[str], batch_id: str) -> None:
+        if self.engine is None:
+            self.entries.update(dict.fromkeys(ids, batch_id))
+        else:
+            await asyncio.to_thread(batches.put, self.engine, ids, batch_id, LEDGER_TTL_S)
 
-    def drop(self, ids: list[str]) -> None:
-        for cid in ids:
-            self.entries.pop(cid, None)
-        self._save()
-
-    def _save(self) -> None:
-        if self.path is None:
-            return
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries))
-        tmp.replace(self.path)  # atomic: a crash leaves the old or the new ledger, never half of one
+    async def drop(self, ids: list[str], batch_id: str) -> None:
+        if self.engine is None:
+            for cid in ids:
+                self.entries.pop(cid, None)
+        else:
+            await asyncio.to_thread(batches.drop, self.engine, ids, batch_id)
 
 
 @dataclass
@@ -87,18 +85,19 @@ class Pending:
     msgs: list[dict[str, Any]]
     grid_w: int
     grid_h: int
-    worst_usd: float
     line: asyncio.Future[dict[str, Any]]  # the result line's response: {status_code, body}
+    held: Reservation | None = None  # its worst-case cost, held against the budget
+    batch_id: str | None = None  # the batch that holds it, once submitted (here or by another replica)
     outcome: asyncio.Task[CaptionOutcome] | None = field(default=None)
 
 
 class BatchCaptioner:
     def __init__(self, settings: CaptionSettings, live: Captioner | None = None,
-                 ledger_path: Path | None = None) -> None:
+                 ledger: Ledger | None = None) -> None:
         self.s = settings
         self.live = live or Captioner(settings)  # client, budget and the live repair path
         self.client = self.live.client
-        self.ledger = Ledger(ledger_path)
+        self.ledger = ledger or Ledger()
         self.pending: dict[str, Pending] = {}
         self.gathered: list[Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -112,28 +111,38 @@ class BatchCaptioner:
         return self.s.caption_batch_max_requests
 
     async def caption(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None,
-                      model: str | None = None) -> CaptionOutcome:
+                      model: str | None = None, before_send: BeforeSend | None = None) -> CaptionOutcome:
         model = model or self.s.caption_model
         request.check_grid(grid_jpeg, grid_w, grid_h)
         cid = custom_id(model, hint, grid_jpeg)
         p = self.pending.get(cid)
         if p is None:
             msgs = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured=True)
-            tokens = request.rate_tokens(model, msgs, grid_w, grid_h, self.s)
-            worst = request.worst_cost(model, tokens, self.s) * self.s.caption_batch_discount
-            await self.live.budget.reserve(worst)
-            p = Pending(cid, model, msgs, grid_w, grid_h, worst, asyncio.get_running_loop().create_future())
-            self.pending[cid] = p
-            batch_id = self.ledger.batch_of(cid)
-            if batch_id is not None:
-                self._watch(batch_id)  # paid for before a restart: read that batch
-            else:
-                self.gathered.append(p)
-                self._gather()
+            p = Pending(cid, model, msgs, grid_w, grid_h, asyncio.get_running_loop().create_future())
+            self.pending[cid] = p  # before any await: a duplicate arriving meanwhile joins this one
+            try:
+                await self._enter(p, before_send)
+            except BaseException as exc:
+                await self._fail([p], exc)
+                raise
         line = await asyncio.shield(p.line)
         if p.outcome is None:
             p.outcome = asyncio.get_running_loop().create_task(self._outcome(p, line))
         return await asyncio.shield(p.outcome)
+
+    async def _enter(self, p: Pending, before_send: BeforeSend | None) -> None:
+        """Hold the budget, then join the batch already holding this request, or gather it for the next."""
+        tokens = request.rate_tokens(p.model, p.msgs, p.grid_w, p.grid_h, self.s)
+        p.held = await self.live.budget.reserve(request.worst_cost(p.model, tokens, self.s)
+                                                * self.s.caption_batch_discount)
+        if before_send is not None:
+            await before_send()
+        p.batch_id = (await self.ledger.submitted([p.cid])).get(p.cid)
+        if p.batch_id is not None:
+            self._watch(p.batch_id)  # paid for before a restart, or by another replica: read that batch
+        else:
+            self.gathered.append(p)
+            self._gather()
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
@@ -142,8 +151,18 @@ class BatchCaptioner:
         await self.live.aclose()
 
     async def flush(self) -> None:
-        """Submit everything gathered now."""
+        """Submit everything gathered now (less what another replica submitted meanwhile)."""
         batch, self.gathered, self._flush_at = self.gathered, [], None
+        try:
+            elsewhere = await self.ledger.submitted([p.cid for p in batch])
+        except sa.exc.SQLAlchemyError as exc:
+            await self._fail(batch, RetryLater(f"batch ledger unreadable: {exc}"))
+            return
+        for p in batch:
+            if p.cid in elsewhere:
+                p.batch_id = elsewhere[p.cid]
+                self._watch(p.batch_id)
+        batch = [p for p in batch if p.batch_id is None]
         if not batch:
             return
         lines = [json.dumps({"custom_id": p.cid, "method": "POST", "url": ENDPOINT,
@@ -155,10 +174,13 @@ class BatchCaptioner:
                 input_file_id=upload.id, endpoint=ENDPOINT, completion_window="24h",
                 metadata={"source": "mira", "prompt_version": prompt.PROMPT_VERSION})
         except openai.APIError as exc:
-            self._fail(batch, exc)
+            await self._fail(batch, exc)
             return
         log.info("submitted batch %s with %d caption requests", created.id, len(batch))
-        self.ledger.put([p.cid for p in batch], created.id)
+        # Paid for from here on: record it even if this task is cancelled meanwhile.
+        await asyncio.shield(self.ledger.put([p.cid for p in batch], created.id))
+        for p in batch:
+            p.batch_id = created.id
         self._watch(created.id)
 
     def _spawn(self, coro: Any) -> None:
@@ -189,7 +211,8 @@ class BatchCaptioner:
             while (batch := await self.client.batches.retrieve(batch_id)).status not in DONE:
                 await asyncio.sleep(self.s.caption_batch_poll_s)
             if batch.status != "completed":
-                self._fail(self._members(batch_id), RetryLater(f"batch {batch_id} ended {batch.status}; the clip is retried"))
+                await self._fail(self._members(batch_id),
+                                 RetryLater(f"batch {batch_id} ended {batch.status}; the clip is retried"))
                 return
             lines: dict[str, dict[str, Any]] = {}
             for file_id in filter(None, (batch.output_file_id, batch.error_file_id)):
@@ -201,29 +224,36 @@ class BatchCaptioner:
                 self.pending.pop(p.cid, None)  # the ledger keeps it: a redelivery reads this batch again
                 p.line.set_result(lines.get(p.cid, missing))
         except openai.APIError as exc:
-            self._fail(self._members(batch_id), exc)
+            await self._fail(self._members(batch_id), exc)
         finally:
             self._watched.discard(batch_id)
 
     def _members(self, batch_id: str) -> list[Pending]:
-        return [p for p in self.pending.values() if self.ledger.batch_of(p.cid) == batch_id]
+        return [p for p in self.pending.values() if p.batch_id == batch_id]
 
-    def _fail(self, pendings: list[Pending], exc: BaseException) -> None:
+    async def _fail(self, pendings: list[Pending], exc: BaseException) -> None:
+        """End these requests with `exc` (nothing was billed for them): a retry submits them again."""
         if isinstance(exc, openai.APIStatusError) and not retryable(exc):
             exc = fail_fast(exc)
         elif isinstance(exc, openai.APIError):
             exc = RetryLater(f"batch API error: {exc}")
         for p in pendings:
             self.pending.pop(p.cid, None)
-            self.live.budget.settle(p.worst_usd, 0.0)
-            p.line.set_exception(exc)
-        self.ledger.drop([p.cid for p in pendings])  # nothing was paid: a retry submits again
+            if not p.line.done():
+                p.line.set_exception(exc)
+                p.line.exception()  # retrieved here: a lone caller re-raises it itself
+        for p in pendings:
+            if p.held is not None:
+                await self.live.budget.settle(p.held, 0.0)
+        for batch_id in {p.batch_id for p in pendings if p.batch_id is not None}:
+            await self.ledger.drop([p.cid for p in pendings if p.batch_id == batch_id], batch_id)
 
     async def _outcome(self, p: Pending, line: dict[str, Any]) -> CaptionOutcome:
         status, body = int(line.get("status_code", 500)), line.get("body") or {}
         image = image_tokens(p.model, p.grid_w, p.grid_h, self.s.caption_image_detail)
         usage = reply.usage_from(body, p.model, image, self.s.caption_batch_discount) if status == 200 else Usage()
-        self.live.budget.settle(p.worst_usd, 0.0 if p.cid in self._charged else usage.cost_usd)
+        if p.held is not None:
+            await self.live.budget.settle(p.held, 0.0 if p.cid in self._charged else usage.cost_usd)
         self._charged.add(p.cid)
         if status != 200:
             message = str((body.get("error") or {}).get("message", ""))
@@ -237,14 +267,11 @@ class BatchCaptioner:
             raise fail_fast(exc) from exc
 
 
-def captioner_for(settings: CaptionSettings, state_dir: Path | None = None,
-                  spent_usd: float = 0.0) -> Captioner | BatchCaptioner:
-    """The stage's captioner: live, or batch mode when MIRA_CAPTION_BATCH is set (its ledger in state_dir).
-
-    `spent_usd` is what the records already cost, so MIRA_BUDGET_USD holds across restarts.
-    """
-    live = Captioner(settings, budget=BudgetGate.from_settings(settings, spent_usd))
+def captioner_for(settings: CaptionSettings, store: Engine | None = None) -> Captioner | BatchCaptioner:
+    """The stage's captioner: live, or batch mode when MIRA_CAPTION_BATCH is set. With a record store's
+    engine, the budget tally and the batch ledger live there, shared by every caption replica."""
+    tally = StoreTally(store) if store is not None else None
+    live = Captioner(settings, budget=BudgetGate.from_settings(settings, tally=tally))
     if not settings.caption_batch:
         return live
-    ledger = state_dir / "caption-batches.json" if state_dir is not None else None
-    return BatchCaptioner(settings, live, ledger)
+    return BatchCaptioner(settings, live, Ledger(store))

@@ -3,34 +3,100 @@
 Waiting (not raising) is what keeps every clip: the caption handler sits on its message, the consumer's
 in-flight slots fill, nothing is committed past it, and the work goes on the moment the budget is raised
 (`raise_to`, or a new number in MIRA_BUDGET_FILE, re-read while paused) or after a restart with a higher
-MIRA_BUDGET_USD. Each call reserves its worst-case cost first, so concurrent calls cannot overshoot.
+MIRA_BUDGET_USD. Each call reserves its worst-case cost first and swaps it for the real cost after. In the
+stage the tally lives in the record store (shared.store.spend), one row for every caption replica, so all
+of them together stay under the budget; without a store it is this process's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.engine import Engine
 
 from services.caption.settings import CaptionSettings
+from shared.store import spend
 
 log = logging.getLogger(__name__)
+NANO = spend.NANO
+
+
+@dataclass(frozen=True)
+class Reservation:
+    nano: int  # worst-case cost held for one call, released by `settle`
+
+
+class Tally(Protocol):
+    def reserve(self, amount: int, limit: int | None) -> tuple[bool, int, int]: ...
+    def settle(self, reserved: int, spent: int) -> tuple[int, int]: ...
+
+
+class LocalTally:
+    """This process's spend only (tests, one-off tools)."""
+
+    def __init__(self, spent: int = 0) -> None:
+        self.spent, self.reserved = spent, 0
+        self._lock = threading.Lock()
+
+    def reserve(self, amount: int, limit: int | None) -> tuple[bool, int, int]:
+        with self._lock:
+            fits = limit is None or self.spent + self.reserved + amount <= limit or (
+                amount > limit and self.reserved == 0 and self.spent < limit)
+            self.reserved += amount if fits else 0
+            return fits, self.spent, self.reserved
+
+    def settle(self, reserved: int, spent: int) -> tuple[int, int]:
+        with self._lock:
+            self.reserved -= reserved
+            self.spent += spent
+            return self.spent, self.reserved
+
+
+class StoreTally:
+    """The tally every caption replica on one record store shares."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def reserve(self, amount: int, limit: int | None) -> tuple[bool, int, int]:
+        return spend.reserve(self.engine, amount, limit)
+
+    def settle(self, reserved: int, spent: int) -> tuple[int, int]:
+        return spend.settle(self.engine, reserved, spent)
 
 
 class BudgetGate:
     def __init__(self, limit_usd: float | None, spent_usd: float = 0.0, limit_file: Path | None = None,
-                 poll_s: float = 5.0) -> None:
+                 poll_s: float = 5.0, tally: Tally | None = None) -> None:
         self._limit = limit_usd
         self._file = limit_file
         self.poll_s = poll_s
-        self.spent_usd = spent_usd  # settled cost, including what was spent before this process started
-        self.reserved_usd = 0.0  # worst-case cost of calls in flight
+        self.tally = tally or LocalTally(round(spent_usd * NANO))
+        self._spent, self._reserved = round(spent_usd * NANO), 0  # as last seen in the tally
         self.paused = False
+        self.refusals = 0  # reservations the budget had no room for (each re-check while paused counts)
         self._changed = asyncio.Event()
 
     @classmethod
-    def from_settings(cls, settings: CaptionSettings, spent_usd: float = 0.0) -> BudgetGate:
-        return cls(settings.budget_usd, spent_usd, settings.budget_file, settings.budget_poll_s)
+    def from_settings(cls, settings: CaptionSettings, spent_usd: float = 0.0,
+                      tally: Tally | None = None) -> BudgetGate:
+        return cls(settings.budget_usd, spent_usd, settings.budget_file, settings.budget_poll_s, tally)
+
+    @property
+    def spent_usd(self) -> float:
+        """Settled cost (every replica's, with a shared tally), as of this gate's last look."""
+        return self._spent / NANO
+
+    @property
+    def reserved_usd(self) -> float:
+        """Worst-case cost of calls in flight, as of this gate's last look."""
+        return self._reserved / NANO
 
     @property
     def limit_usd(self) -> float | None:
@@ -42,49 +108,41 @@ class BudgetGate:
                 log.warning("budget file %s does not hold a number; using %s", self._file, self._limit)
         return self._limit
 
+    @property
+    def capped(self) -> bool:
+        return self._limit is not None or self._file is not None
+
     def raise_to(self, limit_usd: float | None) -> None:
         """Change the budget now (None removes the cap); paused calls re-check at once."""
         self._limit = limit_usd
         self._changed.set()
 
-    async def reserve(self, estimate_usd: float) -> None:
+    async def reserve(self, estimate_usd: float) -> Reservation:
         """Wait until `estimate_usd` more fits under the budget, then hold it for the call."""
-        while not self._fits(estimate_usd):
+        amount = math.ceil(estimate_usd * NANO)
+        while True:
+            limit = self.limit_usd
+            self._changed.clear()
+            held, self._spent, self._reserved = await asyncio.to_thread(
+                self.tally.reserve, amount, None if limit is None else math.floor(limit * NANO))
+            if held:
+                break
+            self.refusals += 1
             if not self.paused:
                 self.paused = True
                 log.warning("budget reached: $%.4f spent of $%.2f; captioning paused until the budget is "
-                            "raised (MIRA_BUDGET_USD or MIRA_BUDGET_FILE)", self.spent_usd, self.limit_usd or 0)
-            self._changed.clear()
+                            "raised (MIRA_BUDGET_USD or MIRA_BUDGET_FILE)", self.spent_usd, limit or 0)
             try:
                 await asyncio.wait_for(self._changed.wait(), self.poll_s)
             except TimeoutError:
-                pass  # re-read the budget file
+                pass  # look again: other replicas settle, the budget file may change
         if self.paused:
             self.paused = False
             log.warning("budget raised to $%.2f; captioning resumed", self.limit_usd or 0)
-        self.reserved_usd += estimate_usd
+        return Reservation(amount)
 
-    def observe_spent(self, recorded_usd: float) -> None:
-        """What every caption replica's records have cost so far: with several replicas, each one's own tally
-        misses the others' spend, so the stored total (when higher) is what the cap holds against."""
-        if recorded_usd > self.spent_usd:
-            self.spent_usd = recorded_usd
-            self._changed.set()
-
-    @property
-    def capped(self) -> bool:
-        return self._limit is not None or self._file is not None
-
-    def settle(self, estimate_usd: float, actual_usd: float) -> None:
+    async def settle(self, reservation: Reservation, actual_usd: float) -> None:
         """Swap a reservation for the real cost (0 when the call was not billed)."""
-        self.reserved_usd = max(0.0, self.reserved_usd - estimate_usd)
-        self.spent_usd += actual_usd
+        self._spent, self._reserved = await asyncio.to_thread(
+            self.tally.settle, reservation.nano, round(actual_usd * NANO))
         self._changed.set()
-
-    def _fits(self, estimate_usd: float) -> bool:
-        limit = self.limit_usd
-        if limit is None:
-            return True
-        if self.reserved_usd == 0 and self.spent_usd < limit and estimate_usd > limit:
-            return True  # a budget below one call's worst case still lets calls through one at a time
-        return self.spent_usd + self.reserved_usd + estimate_usd <= limit

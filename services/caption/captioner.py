@@ -10,6 +10,7 @@ Non-retryable statuses raise BadInput (dead letter) or Fatal (401: stop the cons
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from shared.messages import Captions, CaptionStatus, Usage
 from shared.vision_models import image_tokens
 
 log = logging.getLogger(__name__)
+BeforeSend = Callable[[], Awaitable[None]]  # runs once a request may go (budget held, rate slot granted)
 _SCHEMA_WORDS = ("response_format", "json_schema", "structured output", "schema")
 
 
@@ -59,13 +61,14 @@ class Captioner:
         await self.client.close()
 
     async def caption(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None,
-                      model: str | None = None) -> CaptionOutcome:
+                      model: str | None = None, before_send: BeforeSend | None = None) -> CaptionOutcome:
+        """`before_send` may raise to call nothing after all (the answer turned up while this one waited)."""
         model = model or self.s.caption_model
         request.check_grid(grid_jpeg, grid_w, grid_h)
         structured = model not in self.plain_models
         msgs = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured)
         try:
-            verdict, usage = await self._ask(model, msgs, structured, grid_w, grid_h, Usage())
+            verdict, usage = await self._ask(model, msgs, structured, grid_w, grid_h, Usage(), before_send)
             return await self.finish(model, msgs, structured, grid_w, grid_h, verdict, usage)
         except openai.BadRequestError as exc:
             if not (structured and rejects_json_schema(exc)):
@@ -73,7 +76,7 @@ class Captioner:
             log.warning("%s rejects json_schema output (%s); using numbered-list replies for model %s",
                         self.s.openai_base_url or "the API", exc.message, model)
             self.plain_models.add(model)
-            return await self.caption(grid_jpeg, grid_w, grid_h, hint, model)
+            return await self.caption(grid_jpeg, grid_w, grid_h, hint, model, before_send)
         except openai.APIStatusError as exc:
             raise fail_fast(exc) from exc
 
@@ -90,20 +93,25 @@ class Captioner:
                               prompt.PROMPT_VERSION, usage)
 
     async def _ask(self, model: str, msgs: list[dict[str, Any]], structured: bool, grid_w: int, grid_h: int,
-                   usage: Usage) -> tuple[Verdict, Usage]:
+                   usage: Usage, before_send: BeforeSend | None = None) -> tuple[Verdict, Usage]:
         """One billed exchange (with the limiter's retries): its verdict and the usage so far."""
         tokens = request.rate_tokens(model, msgs, grid_w, grid_h, self.s)
-        worst = request.worst_cost(model, tokens, self.s)
-        await self.budget.reserve(worst)
+        held = await self.budget.reserve(request.worst_cost(model, tokens, self.s))
         spent = Usage()
+
+        async def send() -> LegacyAPIResponse[Any]:
+            if before_send is not None:
+                await before_send()
+            return await self._send(model, msgs, structured)
+
         try:
-            raw = await self.limiter.call(lambda: self._send(model, msgs, structured), tokens)
+            raw = await self.limiter.call(send, tokens)
             body = raw.http_response.json()
             image = image_tokens(model, grid_w, grid_h, self.s.caption_image_detail)
             spent = reply.usage_from(body, model, image)
             self.limiter.settle(tokens, spent.input_tokens + spent.output_tokens)
         finally:
-            self.budget.settle(worst, spent.cost_usd)
+            await self.budget.settle(held, spent.cost_usd)
         return reply.read_reply(body, structured), reply.add(usage, spent)
 
     async def _send(self, model: str, msgs: list[dict[str, Any]], structured: bool) -> LegacyAPIResponse[Any]:

@@ -40,6 +40,10 @@ class CaptionSettings(MiraSettings):
     budget_file: Path | None = Field(
         None, description="A file holding a number of USD that overrides MIRA_BUDGET_USD, re-read while paused.")
     budget_poll_s: float = Field(5.0, gt=0, description="How often a paused stage re-reads the budget.")
+    caption_claim_lease_s: float = Field(
+        30.0, gt=0, description="A replica that died while asking a question loses its claim after this long.")
+    caption_claim_poll_s: float = Field(
+        1.0, gt=0, description="How often a delivery waiting for another replica's answer looks again.")
     caption_batch: bool = Field(False, description="MIRA_CAPTION_BATCH: send through the Batch API.")
     caption_batch_max_requests: int = Field(1000, ge=1, le=50_000)
     caption_batch_wait_s: float = Field(30.0, ge=0, description="Gather requests this long before submitting.")

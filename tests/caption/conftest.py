@@ -13,6 +13,7 @@ from services.caption.captioner import Captioner
 from services.caption.settings import CaptionSettings
 from tests.fake_openai import FakeOpenAI
 from tests.fake_openai.fixtures import _fake_server, fake_openai  # noqa: F401
+from tests.store.conftest import store_url  # noqa: F401  (SQLite and PostgreSQL, for tests across replicas)
 
 GRID_W, GRID_H = 1536, 432
 

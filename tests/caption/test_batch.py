@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from services.caption.batch import BatchCaptioner
+from services.caption.batch import BatchCaptioner, captioner_for
 from services.caption.captioner import Captioner
 from services.caption.settings import CaptionSettings
 from shared.runtime.errors import BadInput, RetryLater
+from shared.store import RecordStore, batches
 from tests.caption.conftest import GRID_H, GRID_W, caption_settings, make_grid
 from tests.fake_openai import FakeOpenAI
 
@@ -22,9 +21,9 @@ def _batch_settings(fake: FakeOpenAI) -> CaptionSettings:
 
 
 @pytest.fixture
-async def batcher(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[BatchCaptioner]:
+async def batcher(fake_openai: FakeOpenAI) -> AsyncIterator[BatchCaptioner]:
     fake_openai.configure(batch_delay_s=0.2)
-    b = BatchCaptioner(_batch_settings(fake_openai), ledger_path=tmp_path / "batches.json")
+    b = BatchCaptioner(_batch_settings(fake_openai))
     yield b
     await b.aclose()
 
@@ -66,26 +65,32 @@ async def test_refusal_and_repair_inside_a_batch(fake_openai: FakeOpenAI, batche
     assert len(live) == 1 and "could not be used" in live[0].body["messages"][-1]["content"]
 
 
-async def test_restart_reads_the_batch_already_paid_for(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+async def test_a_batch_submitted_by_one_replica_is_read_by_the_next_owner(
+    fake_openai: FakeOpenAI, store_url: str
+) -> None:
+    """The ledger is in the shared store: the replica that gets the partition next (another pod, no shared
+    disk) reads the batch already paid for instead of uploading the same request again."""
     fake_openai.configure(batch_delay_s=0.5)
-    ledger = tmp_path / "batches.json"
-    first = BatchCaptioner(_batch_settings(fake_openai), ledger_path=ledger)
-    task = asyncio.create_task(first.caption(make_grid(), GRID_W, GRID_H, "a heron"))
-    async with asyncio.timeout(3):
-        while not ledger.exists():  # submitted and recorded
-            await asyncio.sleep(0.02)
-    task.cancel()
-    await first.aclose()  # the process dies with the batch in progress
-    [(batch_id, _submitted_at)] = json.loads(ledger.read_text()).values()
-    assert batch_id == fake_openai.batches_created[0]
+    with RecordStore.open(store_url) as first_store, RecordStore.open(store_url) as second_store:
+        first = captioner_for(_batch_settings(fake_openai), first_store.engine)
+        assert isinstance(first, BatchCaptioner)
+        task = asyncio.create_task(first.caption(make_grid(), GRID_W, GRID_H, "a heron"))
+        async with asyncio.timeout(10):
+            while not first.pending or next(iter(first.pending.values())).batch_id is None:
+                await asyncio.sleep(0.02)  # submitted and recorded
+        cid = next(iter(first.pending))
+        task.cancel()
+        await first.aclose()  # the replica dies with the batch in progress
+        assert batches.batch_of(second_store.engine, cid) == fake_openai.batches_created[0]
 
-    second = BatchCaptioner(_batch_settings(fake_openai), ledger_path=ledger)
-    try:
-        outcome = await second.caption(make_grid(), GRID_W, GRID_H, "a heron")  # the redelivered message
-    finally:
-        await second.aclose()
+        second = captioner_for(_batch_settings(fake_openai), second_store.engine)
+        try:
+            outcome = await second.caption(make_grid(), GRID_W, GRID_H, "a heron")  # the redelivered message
+        finally:
+            await second.aclose()
     assert outcome.status == "success" and "a heron" in (outcome.captions.dense_caption if outcome.captions else "")
     assert len(fake_openai.batches_created) == 1
+    assert len([r for r in fake_openai.requests if r.path == "batch:/v1/chat/completions"]) == 1
 
 
 async def test_expired_batch_hands_clips_back_and_a_retry_submits_again(

@@ -1,14 +1,20 @@
-"""MIRA_BUDGET_USD: captioning pauses once the budget is spent, loses nothing, and resumes when raised."""
+"""MIRA_BUDGET_USD: captioning pauses once the budget is spent, loses nothing, and resumes when raised; caption
+replicas sharing a record store stay under one budget together."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from services.caption import request
+from services.caption.batch import captioner_for
 from services.caption.budget import BudgetGate
 from services.caption.captioner import Captioner
 from services.caption.request import rate_tokens, worst_cost
-from tests.caption.conftest import GRID_H, GRID_W, caption_settings
+from shared.store import RecordStore, spend
+from tests.caption.conftest import GRID_H, GRID_W, caption_settings, make_grid
 from tests.fake_openai import FakeOpenAI
 
 
@@ -32,8 +38,9 @@ async def test_spent_budget_pauses_and_raising_it_resumes_without_loss(fake_open
     cap = Captioner(settings, budget=budget)
     try:
         tasks = [asyncio.create_task(cap.caption(grid, GRID_W, GRID_H, f"clip {i}")) for i in range(4)]
-        await _until(lambda: budget.paused and len(fake_openai.requests) == 1)
-        await asyncio.sleep(0.3)
+        await _until(lambda: budget.paused and tasks[0].done())
+        refused = budget.refusals
+        await _until(lambda: budget.refusals >= refused + 3)  # looked again three times: still no room
         assert len(fake_openai.requests) == 1 and not any(t.done() for t in tasks[1:])
         assert budget.spent_usd > 0 and budget.spent_usd <= budget.limit_usd
 
@@ -43,7 +50,7 @@ async def test_spent_budget_pauses_and_raising_it_resumes_without_loss(fake_open
         await cap.aclose()
     assert [o.status for o in outcomes] == ["success"] * 4  # nothing lost
     assert len(fake_openai.requests) == 4 and not budget.paused
-    assert budget.spent_usd == sum(o.usage.cost_usd for o in outcomes)
+    assert budget.spent_usd == pytest.approx(sum(o.usage.cost_usd for o in outcomes))
 
 
 async def test_budget_file_raises_the_budget_of_a_running_stage(
@@ -76,15 +83,40 @@ async def test_spend_before_start_counts(fake_openai: FakeOpenAI, grid: bytes) -
         await cap.aclose()
 
 
-async def test_spend_recorded_by_other_replicas_counts_against_the_cap() -> None:
-    budget = BudgetGate(limit_usd=1.0, poll_s=0.05)
-    await budget.reserve(0.4)  # fits: nothing spent yet
-    budget.settle(0.4, 0.3)
-    budget.observe_spent(0.2)  # lower than our own tally: ignored
-    assert budget.spent_usd == 0.3
-    budget.observe_spent(0.8)  # the records of every replica cost 0.8 so far
-    waiting = asyncio.create_task(budget.reserve(0.4))
-    await _until(lambda: budget.paused)
-    assert not waiting.done()
-    budget.raise_to(2.0)
-    await asyncio.wait_for(waiting, 2)
+async def test_replicas_sharing_a_store_stay_under_one_budget(fake_openai: FakeOpenAI, store_url: str) -> None:
+    """Three replicas, each with its own connections, nine clips: together they spend no more than the budget
+    (each one's own cap would let all three spend it)."""
+    msgs = request.messages(make_grid(), "clip 0-0", "high", structured=True)
+    worst = worst_cost("gpt-4o", rate_tokens("gpt-4o", msgs, GRID_W, GRID_H, caption_settings(fake_openai)),
+                       caption_settings(fake_openai))
+    limit = 2.5 * worst
+    settings = caption_settings(fake_openai, budget_usd=limit, budget_poll_s=0.05)
+    stores = [RecordStore.open(store_url) for _ in range(3)]
+    caps = [captioner_for(settings, store.engine) for store in stores]
+    gates = [cap.budget for cap in caps if isinstance(cap, Captioner)]
+    tasks = {cap: [asyncio.create_task(cap.caption(make_grid(shade=30 * i + j), GRID_W, GRID_H, f"clip {i}-{j}"))
+                   for j in range(3)] for i, cap in enumerate(caps)}
+
+    def waiting() -> list[BudgetGate]:
+        return [gate for cap, gate in zip(caps, gates, strict=True) if not all(t.done() for t in tasks[cap])]
+
+    try:
+        # Settled: nothing in flight anywhere, and every replica with clips left is held by the budget...
+        await _until(lambda: spend.read(stores[0].engine)[1] == 0 and all(g.paused for g in waiting()), 30)
+        refused = [g.refusals for g in waiting()]
+        # ...and stays held after looking again at the shared tally.
+        await _until(lambda: all(g.refusals >= r + 2 for g, r in zip(waiting(), refused, strict=False)), 30)
+        done = [t.result() for ts in tasks.values() for t in ts if t.done()]
+        spent, reserved = spend.read(stores[0].engine)
+    finally:
+        for t in (t for ts in tasks.values() for t in ts):
+            t.cancel()
+        for cap in caps:
+            await cap.aclose()
+        for store in stores:
+            store.close()
+    paid = sum(o.usage.cost_usd for o in done)
+    assert len(fake_openai.chat_requests) == len(done) < 9
+    assert reserved == 0 and spent / spend.NANO == pytest.approx(paid, abs=1e-6)
+    assert paid <= limit  # all replicas together: under the cap
+    assert paid + worst > limit  # and not stopped early: one more worst case would not have fit

@@ -1,0 +1,146 @@
+"""One model call per question (grid, hint, prompt version, model), however many deliveries ask it at once.
+
+Within a process, deliveries of one question share a single flight: the first runs it, the others await
+its outcome (a refetch after a rebalance, or two jobs over one grid). Across replicas, the flight first
+takes the question's claim in the record store (shared.store.claims) and renews its lease while the call
+runs; a replica that finds the claim held waits, looking at the answer log every MIRA_CAPTION_CLAIM_POLL_S,
+and takes the claim over once its lease has passed (its owner died). The answer log is read again after
+the claim is taken and once more right before the request is sent, after the budget and the rate limiter
+let it go, so an answer that arrived meanwhile is used instead of paid for again.
+
+The flight runs as its own task: a delivery cancelled by a rebalance does not cancel a call that others,
+here or on the partition's next owner, are waiting for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from services.caption.captioner import BeforeSend, CaptionOutcome
+from services.caption.settings import CaptionSettings
+from shared.messages import Captions, Usage
+from shared.store import claims
+from shared.store.answers import answer_key
+from shared.store.records import RecordStore
+
+log = logging.getLogger(__name__)
+RunBlocking = Callable[..., Awaitable[Any]]
+Call = Callable[[BeforeSend], Awaitable[CaptionOutcome]]
+
+
+class Answered(Exception):  # not a failure: the answer arrived before the request left
+    def __init__(self, captions: Captions) -> None:
+        super().__init__("answered while waiting to send")
+        self.captions = captions
+
+
+@dataclass(frozen=True)
+class Question:
+    grid_sha256: str
+    hint: str | None
+    prompt_version: str
+    model: str
+
+    @property
+    def key(self) -> str:
+        return answer_key(self.grid_sha256, self.hint, self.prompt_version, self.model)
+
+    def reused(self, captions: Captions) -> CaptionOutcome:
+        return CaptionOutcome("success", None, captions, self.model, self.prompt_version, Usage())
+
+
+class OneCall:
+    def __init__(self, store: RecordStore, settings: CaptionSettings, run_blocking: RunBlocking) -> None:
+        self.store = store
+        self.lease_s = settings.caption_claim_lease_s
+        self.poll_s = settings.caption_claim_poll_s
+        self.run = run_blocking
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.flights: dict[str, asyncio.Task[tuple[CaptionOutcome, bool]]] = {}
+
+    async def ask(self, question: Question, call: Call) -> tuple[CaptionOutcome, bool]:
+        """The question's outcome, and whether this delivery paid for it (False: reused, or another
+        delivery's call, whose usage is not counted again)."""
+        key = question.key
+        flight = self.flights.get(key)
+        if flight is not None:
+            outcome, _ = await asyncio.shield(flight)
+            return replace(outcome, usage=Usage()), False
+        flight = asyncio.get_running_loop().create_task(self._fly(question, call))
+        self.flights[key] = flight
+        flight.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(flight)
+
+    async def aclose(self) -> None:
+        """Cancel flights still running (their claims are released, or lapse with their lease)."""
+        for flight in list(self.flights.values()):
+            flight.cancel()
+        await asyncio.gather(*self.flights.values(), return_exceptions=True)
+
+    def _landed(self, key: str, flight: asyncio.Task[Any]) -> None:
+        if self.flights.get(key) is flight:
+            del self.flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: its askers (if any are left) re-raise it themselves
+
+    async def _fly(self, q: Question, call: Call) -> tuple[CaptionOutcome, bool]:
+        waited = False
+        while True:
+            if (paid := await self._paid(q)) is not None:
+                return q.reused(paid), False
+            if await self.run(claims.take, self.store.engine, q.key, self.owner, self.lease_s):
+                break
+            if not waited:
+                waited = True
+                log.info("question %s is being asked by another replica; waiting for its answer", q.key[:12])
+            await asyncio.sleep(self.poll_s)
+        renewer = asyncio.get_running_loop().create_task(self._renew(q.key))
+        try:
+            if (paid := await self._paid(q)) is not None:  # answered between the look and the claim
+                return q.reused(paid), False
+            try:
+                outcome = await call(lambda: self._unanswered(q))
+            except Answered as answered:
+                return q.reused(answered.captions), False
+            if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
+                await self.run(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
+                               outcome.captions)
+            return outcome, True
+        finally:
+            renewer.cancel()
+            await self._release(q.key)
+
+    async def _paid(self, q: Question) -> Captions | None:
+        found: Captions | None = await self.run(self.store.paid_answer, q.grid_sha256, q.hint, q.prompt_version,
+                                                q.model)
+        return found
+
+    async def _unanswered(self, q: Question) -> None:
+        if (paid := await self._paid(q)) is not None:
+            raise Answered(paid)
+
+    async def _renew(self, key: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                if not await self.run(claims.renew, self.store.engine, key, self.owner, self.lease_s):
+                    log.warning("the claim on question %s lapsed and was taken over; another replica may "
+                                "ask it too", key[:12])
+                    return
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("could not renew the claim on question %s (%s); retrying", key[:12], exc)
+
+    async def _release(self, key: str) -> None:
+        try:
+            await asyncio.shield(self.run(claims.release, self.store.engine, key, self.owner))
+        except sa.exc.SQLAlchemyError as exc:  # the lease runs out instead; waiters then take it over
+            log.warning("could not release the claim on question %s (%s)", key[:12], exc)

@@ -1,0 +1,141 @@
+"""One model call per question: deliveries of one question in one process share a call, replicas (separate
+processes, each with its own store connections) share it through a leased claim, a dead owner's claim is
+taken over, and an answer that turns up while a call waits for its turn is used instead of paid for."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import prompt
+from services.caption.captioner import Captioner
+from services.caption.onecall import Question
+from shared.messages import Captions, HintReady
+from shared.store import RecordStore, claims
+from tests.caption.stages import caption_stage, hinted, stage_settings
+from tests.fake_openai import FakeOpenAI
+
+
+@pytest.fixture
+def caption_env(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-test", "MIRA_CAPTION_CLAIM_POLL_S": "0.05",
+           "MIRA_CAPTION_BACKOFF_BASE_S": "0.02", "MIRA_CAPTION_BACKOFF_MAX_S": "0.2"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def _question(message: HintReady) -> Question:
+    return Question(message.grid.sha256, message.hint.text, prompt.PROMPT_VERSION, "gpt-4o")
+
+
+def _replica(env: dict[str, str], home: str, store_url: str, message: str, ready: Any, go: Any, out: Any) -> None:
+    """A caption replica in its own process: start, say so, wait for the signal, handle one message."""
+    os.environ.update(env)
+
+    async def main() -> None:
+        async with caption_stage(stage_settings(Path(home), store_url)) as stage:
+            ready.set()
+            await asyncio.to_thread(go.wait, 60)
+            result = await stage.handle(HintReady.model_validate_json(message))
+            out.put((result.status, result.usage.cost_usd, result.captions.model_dump() if result.captions else None))
+
+    asyncio.run(main())
+
+
+async def test_replicas_in_separate_processes_pay_once_for_one_question(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    fake_openai.configure(latency_s=0.5)
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    mp = multiprocessing.get_context("spawn")
+    go, out = mp.Event(), mp.Queue()
+    readies = [mp.Event() for _ in range(2)]
+    procs = [mp.Process(target=_replica, args=(caption_env, str(settings.home), store_url,
+                                                message.model_dump_json(), ready, go, out)) for ready in readies]
+    for proc in procs:
+        proc.start()
+    try:
+        for ready in readies:
+            assert await asyncio.to_thread(ready.wait, 60), "a replica did not start"
+        go.set()  # both ask the same question at once
+        results = [await asyncio.to_thread(out.get, True, 60) for _ in procs]
+    finally:
+        for proc in procs:
+            await asyncio.to_thread(proc.join, 30)
+            if proc.is_alive():
+                proc.kill()
+    assert len(fake_openai.chat_requests) == 1  # one paid call
+    assert [status for status, _, _ in results] == ["success", "success"]
+    assert results[0][2] == results[1][2]  # the same captions for both deliveries
+    assert sorted(cost > 0 for _, cost, _ in results) == [False, True]  # its cost is recorded once
+
+
+async def test_deliveries_in_one_process_share_one_call(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    fake_openai.configure(latency_s=0.3)
+    settings = stage_settings(tmp_path / "home", store_url)
+    first, refetched = await hinted(settings, "job-1"), await hinted(settings, "job-1")
+    other_job = await hinted(settings, "job-2")  # another job over the same grid and hint
+    async with caption_stage(settings) as stage:
+        results = await asyncio.gather(*(stage.handle(m) for m in (first, refetched, other_job)))
+    assert len(fake_openai.chat_requests) == 1
+    assert [r.status for r in results] == ["success"] * 3
+    assert len({r.captions for r in results}) == 1
+    assert [r.usage.cost_usd > 0 for r in results].count(True) == 1
+
+
+async def test_claim_of_a_dead_replica_is_taken_over_once_its_lease_ends(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    key = _question(message).key
+    with RecordStore.open(store_url) as store:  # a replica claimed the question, then was SIGKILLed
+        assert claims.take(store.engine, key, "dead-pod:1:x", lease_s=1.0)
+        (owner, lease_left) = claims.holder(store.engine, key) or ("", 0.0)
+        lease_end = time.time() + lease_left
+        async with caption_stage(settings) as stage:
+            result = await stage.handle(message)
+        assert claims.holder(store.engine, key) is None  # released after answering
+    assert owner == "dead-pod:1:x" and lease_left > 0
+    assert result.status == "success" and result.captions is not None and result.usage.cost_usd > 0
+    (call,) = fake_openai.chat_requests
+    assert call.at >= lease_end - 0.05  # asked only once the dead owner's lease had run out
+
+
+async def test_answer_logged_while_waiting_for_budget_is_used_not_paid_for(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budget_file = tmp_path / "budget_usd"
+    budget_file.write_text("0")
+    monkeypatch.setenv("MIRA_BUDGET_FILE", str(budget_file))
+    monkeypatch.setenv("MIRA_BUDGET_POLL_S", "0.05")
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    answer = Captions(dense_caption="d", main_object_caption="m", background_caption="b", camera_caption="c",
+                      style_caption="s")
+    async with caption_stage(settings) as stage:
+        task = asyncio.create_task(stage.handle(message))
+        assert isinstance(stage.captioner, Captioner)
+        async with asyncio.timeout(20):
+            while not stage.captioner.budget.paused:  # claimed, and waiting for budget
+                await asyncio.sleep(0.02)
+        # The question's claim is held by this replica, so no other could have answered it but one that took
+        # over a lapsed lease; whoever it was, the answer is in the log now.
+        q = _question(message)
+        await asyncio.to_thread(stage.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
+                                answer)
+        budget_file.write_text("5")
+        result = await asyncio.wait_for(task, 20)
+    assert fake_openai.requests == []
+    assert result.status == "success" and result.captions == answer and result.usage.cost_usd == 0
