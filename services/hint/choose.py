@@ -4,29 +4,37 @@ sources in MIRA_HINT_ORDER and taking the first that gives one.
 A hint is optional (MiraData found captions nearly as good without), so a hint model that fails for one
 clip falls through to the next source instead of holding the clip back; only a rejected key (401/403)
 stops the stage, since then every clip would silently lose its hint.
+
+A model-made hint is kept in the record store by grid sha256 and the hint request's fingerprint: a
+redelivered grid gets the same sentence without a second hint call, so the caption question stays the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 import openai
+from sqlalchemy.engine import Engine
 
 from services.caption.errors import describe
 from services.hint.settings import HintSettings
 from services.hint.vlm import HintModel
+from shared import ids
 from shared.messages import Hint
 from shared.runtime.errors import Fatal
+from shared.store import hints
 
 log = logging.getLogger(__name__)
 
 
 class HintChooser:
     def __init__(self, settings: HintSettings, load_grid: Callable[[str], Awaitable[bytes]],
-                 model: HintModel | None = None) -> None:
+                 model: HintModel | None = None, store: Engine | None = None) -> None:
         self.s = settings
         self.load_grid = load_grid  # grid URI -> JPEG bytes (the blob store's get)
+        self.store = store  # where model-made hints are kept; None asks the model every time
         wants_model = "model" in settings.hint_order and settings.model_configured
         self.model = model or (HintModel(settings) if wants_model else None)
         self.fell_through = 0  # model failures that fell through to the next source
@@ -35,7 +43,7 @@ class HintChooser:
         if self.model is not None:
             await self.model.aclose()
 
-    async def choose(self, manifest_hint: str | None, grid_uri: str) -> Hint:
+    async def choose(self, manifest_hint: str | None, grid_uri: str, grid_sha256: str | None = None) -> Hint:
         for source in self.s.hint_order:
             if source == "none":
                 break
@@ -44,10 +52,19 @@ class HintChooser:
                 if given:
                     return Hint(text=given, source="manifest")
             elif self.model is not None:
-                text = await self._from_model(grid_uri)
+                text = await self._stored_or_asked(grid_uri, grid_sha256)
                 if text:
                     return Hint(text=text, source="model")
         return Hint(text=None, source="none")
+
+    async def _stored_or_asked(self, grid_uri: str, grid_sha256: str | None) -> str | None:
+        if self.store is None or grid_sha256 is None or self.model is None:
+            return await self._from_model(grid_uri)
+        key = ids.digest("hint", grid_sha256, self.model.fingerprint, length=64)
+        if (kept := await asyncio.to_thread(hints.stored, self.store, key)) is not None:
+            return kept
+        text = await self._from_model(grid_uri)
+        return None if text is None else await asyncio.to_thread(hints.keep, self.store, key, text)
 
     async def _from_model(self, grid_uri: str) -> str | None:
         try:

@@ -1,6 +1,7 @@
 """Hint: a grid in, the grid with its one-sentence short caption out.
 
 The hint comes from the manifest, a small captioning model, or nowhere, in the order MIRA_HINT_ORDER says.
+Model-made hints are kept in the record store, so a redelivered grid gets the same hint.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from services.hint.settings import HintSettings
 from shared.blobstore import open_blobstore
 from shared.messages import GridReady, HintReady
 from shared.runtime.stage import Stage, StageContext
+from shared.store.records import RecordStore
 from shared.topics import Topic
 
 
@@ -21,16 +23,18 @@ class HintStage(Stage[GridReady]):
     message = GridReady
 
     async def start(self, ctx: StageContext) -> None:
-        assert ctx.settings.blob_url is not None
+        assert ctx.settings.blob_url is not None and ctx.settings.database_url is not None
         blobs = open_blobstore(ctx.settings.blob_url)
-        self.chooser = HintChooser(HintSettings(), blobs.get)
+        self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
+        self.chooser = HintChooser(HintSettings(), blobs.get, store=self.store.engine)
         self.sources = Counter("mira_hints", "Hints by source (manifest, model, none)", ["source"],
                                registry=ctx.registry)
 
     async def handle(self, message: GridReady) -> HintReady:
-        hint = await self.chooser.choose(message.manifest_hint, message.grid.uri)
+        hint = await self.chooser.choose(message.manifest_hint, message.grid.uri, message.grid.sha256)
         self.sources.labels(hint.source).inc()
         return HintReady(**message.model_dump(), hint=hint)
 
     async def stop(self) -> None:
         await self.chooser.aclose()
+        self.store.close()

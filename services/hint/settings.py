@@ -28,6 +28,8 @@ class HintSettings(MiraSettings):
     hint_max_output_tokens: int = Field(80, ge=8)
     hint_timeout_s: float = Field(30.0, gt=0)
     hint_max_retries: int = Field(2, ge=0, description="SDK retries of 408/429/5xx before falling through.")
+    hint_seed: int = Field(
+        0, description="Sent with every hint request (at temperature 0), so a grid is described the same way.")
 
     @field_validator("hint_order", mode="before")
     @classmethod

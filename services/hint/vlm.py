@@ -1,6 +1,9 @@
 """The hint model: one short sentence about the clip from a small vision model behind an OpenAI-compatible
 endpoint, shown the same 2x4 grid the caption model gets. Its reply is trimmed to one sentence and capped
 at MIRA_HINT_MAX_WORDS words, because the hint is quoted into the caption prompt.
+
+It asks at temperature 0 with a fixed seed (MIRA_HINT_SEED), and `fingerprint` names everything that
+shapes the answer, so a stored hint can stand in for asking again (shared.store.hints).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import openai
 import prompt
 from services.caption.request import data_url
 from services.hint.settings import HintSettings
+from shared import ids
 
 HINT_PROMPT = (
     "{grid}\n\nWrite a one-sentence caption of this video in at most {words} words: the main subject and "
@@ -54,11 +58,19 @@ class HintModel:
     async def aclose(self) -> None:
         await self.client.close()
 
+    @property
+    def fingerprint(self) -> str:
+        """The hint model and every setting that changes what it is asked."""
+        s = self.s
+        return ids.digest("hint-request", s.hint_model, HINT_PROMPT, prompt.grid_description(), s.hint_max_words,
+                          s.hint_image_detail, s.hint_max_output_tokens, s.hint_seed, length=32)
+
     async def describe(self, grid_jpeg: bytes) -> str | None:
         """One capped sentence, or None when the model said nothing usable. API errors propagate."""
         text = HINT_PROMPT.format(grid=prompt.grid_description(), words=self.s.hint_max_words)
         reply = await self.client.chat.completions.create(
             model=self.s.hint_model, max_completion_tokens=self.s.hint_max_output_tokens,
+            temperature=0, seed=self.s.hint_seed,
             messages=[{"role": "user", "content": [
                 {"type": "text", "text": text},
                 {"type": "image_url", "image_url": {"url": data_url(grid_jpeg), "detail": self.s.hint_image_detail}},

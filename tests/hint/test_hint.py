@@ -12,6 +12,7 @@ from services.hint.choose import HintChooser
 from services.hint.settings import HintSettings
 from services.hint.vlm import one_sentence
 from shared.runtime.errors import Fatal
+from shared.store import RecordStore
 from tests.caption.conftest import GRID_H, GRID_W, caption_settings, make_grid
 from tests.fake_openai import FakeOpenAI
 
@@ -23,9 +24,9 @@ async def load_grid(uri: str) -> bytes:
     return GRID
 
 
-def chooser(fake: FakeOpenAI, **overrides: Any) -> HintChooser:
+def chooser(fake: FakeOpenAI, store: RecordStore | None = None, **overrides: Any) -> HintChooser:
     values: dict[str, Any] = {"hint_base_url": fake.base_url, "hint_api_key": "hint-key", "hint_max_retries": 0}
-    return HintChooser(HintSettings(**(values | overrides)), load_grid)
+    return HintChooser(HintSettings(**(values | overrides)), load_grid, store=store.engine if store else None)
 
 
 async def test_manifest_hint_is_passed_through_without_a_model_call(fake_openai: FakeOpenAI) -> None:
@@ -121,3 +122,24 @@ async def test_model_hint_reaches_the_caption_prompt(fake_openai: FakeOpenAI) ->
         await cap.aclose()
     assert 'this video depicts "A potter shapes a clay bowl on a wheel".' in fake_openai.requests[-1].text
     assert outcome.captions is not None and "A potter shapes a clay bowl on a wheel" in outcome.captions.dense_caption
+
+
+async def test_redelivered_grid_gets_the_stored_hint_without_a_second_call(
+    fake_openai: FakeOpenAI, store_url: str
+) -> None:
+    """Two replicas (or a restart) given the same grid: one hint call, the same sentence, so the caption
+    question does not change; the call itself asks at temperature 0 with the configured seed."""
+    with RecordStore.open(store_url) as first_store, RecordStore.open(store_url) as second_store:
+        first, second = chooser(fake_openai, first_store, hint_seed=7), chooser(fake_openai, second_store, hint_seed=7)
+        hint = await first.choose(None, "file:///grids/abc.jpg", "ab" * 32)
+        fake_openai.configure(hint_reply="A different sentence than before.")  # a sampling model drifts
+        again = await second.choose(None, "file:///grids/abc.jpg", "ab" * 32)
+        other_grid = await second.choose(None, "file:///grids/abc.jpg", "cd" * 32)
+        shorter = chooser(fake_openai, first_store, hint_seed=7, hint_max_words=8)
+        other_settings = await shorter.choose(None, "file:///grids/abc.jpg", "ab" * 32)
+        for c in (first, second, shorter):
+            await c.aclose()
+    assert hint.source == again.source == "model" and again.text == hint.text
+    assert other_grid.text == other_settings.text == "A different sentence than before."  # new keys: asked
+    assert len(fake_openai.requests) == 3
+    assert {(r.body["temperature"], r.body["seed"]) for r in fake_openai.requests} == {(0, 7)}
