@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-framegrid bench-caption bench-export bench-pipeline lint clean
+.PHONY: install run test bench bench-framegrid bench-caption bench-export bench-pipeline bench-review lint clean
 
 install: $(STAMP)
 
@@ -23,7 +23,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench: bench-framegrid bench-caption bench-export
+bench: bench-framegrid bench-caption bench-export bench-review
 
 bench-framegrid: install
 	$(BIN)/python -m tests.bench.framegrid
@@ -37,6 +37,10 @@ bench-export: install
 # Per-clip overhead of the whole pipeline (MIRA_BENCH_CLIPS=100 for a quick run).
 bench-pipeline: install
 	$(BIN)/python -m tests.bench.pipeline
+
+# Gallery page time of `mira review` at 10, 10k and 1M records: must stay flat (keyset pages).
+bench-review: install
+	$(BIN)/python -m tests.bench.review
 
 lint: install
 	$(BIN)/ruff check .
