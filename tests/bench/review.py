@@ -1,0 +1,110 @@
+"""`python -m tests.bench.review` (make bench-review): issue 12's "a million records open as fast as ten".
+
+Seeds stores of 10, 10,000 and 1,000,000 one-version records with the store benchmark's data
+(tests/store/factories.seed: 1 in 100 by a marked model), serves the real review app on each, and times
+gallery pages over HTTP: the first page, a page deep in the middle (keyset: `after` a row half-way down),
+and the marked model's filter. Prints the median of REPEAT requests per page; the target is that every
+page at 1,000,000 records takes at most FLAT_FACTOR times its time at 10,000 plus FLAT_SLACK_MS (the
+10-record store renders fewer cards, so it is shown for reference). Runs on SQLite, and on the local
+PostgreSQL when it is reachable. Exit status 1 when the target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from review.app import make_app
+from review.settings import ReviewSettings
+from shared.settings import Settings
+from shared.store import RecordStore
+from shared.store.schema import records
+from tests.store.databases import temporary_database
+from tests.store.factories import MARKED_MODEL, seed
+
+OUT = Path("bench-out")
+SIZES = (10, 10_000, 1_000_000)
+REPEAT = 20
+FLAT_FACTOR, FLAT_SLACK_MS = 2.0, 15.0
+
+
+async def time_pages(url: str, blob_url: str) -> dict[str, float]:
+    """Median milliseconds per page, over REPEAT requests each (after one warm-up request)."""
+    with RecordStore.open(url) as store, store.engine.connect() as conn:
+        middle = (conn.scalar(sa.select(sa.func.max(records.c.id))) or 0) // 2 + 1
+    pages = {"first page": "/", "middle page": f"/?after={middle}", "model filter": f"/?model={MARKED_MODEL}"}
+    app = make_app(Settings(database_url=url, blob_url=blob_url), ReviewSettings(), "127.0.0.1")
+    out = {}
+    async with TestClient(TestServer(app)) as client:
+        for name, path in pages.items():
+            times = []
+            for _ in range(REPEAT + 1):
+                start = time.perf_counter()
+                reply = await client.get(path)
+                body = await reply.text()
+                times.append((time.perf_counter() - start) * 1000)
+                assert reply.status == 200 and 'class="card' in body, (path, reply.status)
+            out[name] = statistics.median(times[1:])
+    return out
+
+
+def bench(backend: str, urls: dict[int, str], blob_url: str) -> bool:
+    results = {}
+    for size, url in urls.items():
+        print(f"{backend}: seeding {size:,} records ...", flush=True)
+        with RecordStore.open(url) as store:
+            seed(store, size)
+        results[size] = asyncio.run(time_pages(url, blob_url))
+    names = list(results[SIZES[0]])
+    print(f"\n{backend}: median ms per gallery page ({REPEAT} requests)")
+    print(f"{'page':<14}" + "".join(f"{f'{s:,} rec':>14}" for s in SIZES) + "   result")
+    ok = True
+    for name in names:
+        big, mid = results[SIZES[-1]][name], results[SIZES[1]][name]
+        passed = big <= FLAT_FACTOR * mid + FLAT_SLACK_MS
+        ok &= passed
+        print(f"{name:<14}" + "".join(f"{results[s][name]:>14.1f}" for s in SIZES)
+              + f"   {'ok' if passed else 'MISSED'}", flush=True)
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    blob_url = (OUT / "review-blobs").resolve().as_uri()
+    print(f"target: each page at {SIZES[-1]:,} records within {FLAT_FACTOR:g}x its time at {SIZES[1]:,} "
+          f"+ {FLAT_SLACK_MS:g} ms")
+    ok = True
+    if "sqlite" in args.backends:
+        files = {size: OUT / f"review-bench-{size}.db" for size in SIZES}
+        for leftover in OUT.glob("review-bench-*.db*"):
+            leftover.unlink()
+        try:
+            ok &= bench("sqlite", {s: f"sqlite:///{p.resolve()}" for s, p in files.items()}, blob_url)
+        finally:
+            for leftover in OUT.glob("review-bench-*.db*"):
+                leftover.unlink()
+    if "postgresql" in args.backends:
+        with ExitStack() as stack:
+            try:
+                urls = {size: stack.enter_context(temporary_database()) for size in SIZES}
+            except psycopg.OperationalError as exc:
+                print(f"\npostgresql: skipped, server not reachable: {exc}")
+            else:
+                ok &= bench("postgresql", urls, blob_url)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
