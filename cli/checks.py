@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
 CONFIG_ERROR = 2
@@ -61,8 +61,7 @@ def describe(cls: type[BaseModel], exc: ValidationError) -> str:
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     if field is None or field not in cls.model_fields:  # a rule across fields: its message names them
         return f"bad settings: {allowed}{more}"
-    value = "(hidden)" if _secret(cls, field) else repr(first.get("input"))
-    return f"bad setting {env_name(cls, field)}={value}: {allowed}{more}"
+    return f"bad setting {env_name(cls, field)}={first.get('input')!r}: {allowed}{more}"
 
 
 def env_name(cls: type[BaseModel], field: str) -> str:
@@ -78,11 +77,6 @@ def _allowed(error: Any) -> str:
     if message.startswith("Input should be "):
         message = "expected " + message.removeprefix("Input should be ")
     return message
-
-
-def _secret(cls: type[BaseModel], field: str) -> bool:
-    annotation = str(cls.model_fields[field].annotation)
-    return "SecretStr" in annotation or SecretStr is cls.model_fields[field].annotation
 
 
 def check_or_exit(command: str, service: str | None = None) -> None:

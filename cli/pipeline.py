@@ -17,10 +17,10 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
+from cli.connect import clean_stale
 from cli.service_proc import ServiceProc
 from shared import broker, kafka
 from shared.settings import Settings
@@ -37,7 +37,7 @@ class LocalPipeline:
     def __init__(self, settings: Settings, services: list[str], log_dir: Path | None = None) -> None:
         self.settings = settings
         self.services = services
-        self.log_dir = log_dir  # None: services log to this terminal
+        self.log_dir = log_dir  # None: services log to this terminal (`mira up`); else a command's own pipeline
         self.broker: broker.EmbeddedBroker | None = None
         self.procs: dict[str, ServiceProc] = {}
         self.bootstrap = settings.kafka_bootstrap or ""
@@ -64,9 +64,12 @@ class LocalPipeline:
         return settings
 
     def _env(self, name: str) -> dict[str, str]:
-        return {**os.environ, "MIRA_KAFKA_BOOTSTRAP": self.bootstrap, "MIRA_HOME": str(self.settings.home),
-                "MIRA_HEALTH_PORT": str(broker.free_port()), "MIRA_HEALTH_HOST": "127.0.0.1",
-                "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
+        env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": self.bootstrap, "MIRA_HOME": str(self.settings.home),
+               "MIRA_HEALTH_PORT": str(broker.free_port()), "MIRA_HEALTH_HOST": "127.0.0.1",
+               "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
+        if self.log_dir is not None:  # a command's own pipeline: its HTTP ingest API must not hold MIRA_API_PORT
+            env["MIRA_API_PORT"] = "0"
+        return env
 
     def _write_pipeline(self) -> None:
         services = {n: {"pid": p.pid, "health_port": int(p.env["MIRA_HEALTH_PORT"])} for n, p in self.procs.items()}
@@ -121,14 +124,4 @@ class LocalPipeline:
         broker.clear_pipeline(self.settings.home)
         if self.broker:
             self.broker.stop()
-
-
-def clean_stale(home: Path) -> bool:
-    """Remove a pipeline.json whose owner is gone (or whose broker no longer answers); True if there was one."""
-    path = broker.pipeline_file(home)
-    if not path.exists() or broker.running_pipeline(home) is not None:
-        return False
-    path.unlink(missing_ok=True)
-    print(f"removed a stale {path} (the pipeline it describes is no longer running)", file=sys.stderr)
-    return True
 

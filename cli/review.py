@@ -20,11 +20,12 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: `mira` loads only the command it runs, and the web app is the heaviest of them.
     from review.app import make_app, serve
     from review.settings import ReviewConfigError, ReviewSettings
+    from services.ingest.settings import IngestSettings
     from shared.settings import Settings
     from shared.store import StoreError
 
     try:
-        app = make_app(Settings(), ReviewSettings(), args.host)
+        app = make_app(Settings(), ReviewSettings(), args.host, IngestSettings().tokens())
     except (ReviewConfigError, ValueError, StoreError) as exc:
         print(f"mira review: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,54 @@
+"""However `mira up` or `mira caption --wait` is stopped, nothing it started outlives it: SIGTERM stops it
+cleanly (no traceback, no unclosed Kafka client), and after SIGKILL the services and the embedded broker
+notice their owner is gone and end within seconds."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import mira, processes_of, start_mira, wait_for_text, wait_until_none_left
+from tests.fake_openai.server import FakeOpenAI
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_caption_leaves_nothing_running(mira_env: dict[str, str], fake_openai: FakeOpenAI, clip: Path,
+                                        tmp_path: Path, sig: signal.Signals) -> None:
+    fake_openai.configure(latency_s=60)  # the clip is with the model when the signal comes
+    log = tmp_path / "caption.log"
+    proc = start_mira(mira_env, "caption", str(clip), "--wait", log=log)
+    wait_for_text(log, "hints 1", proc)
+    assert len(processes_of(mira_env["MIRA_HOME"])) >= 8  # the command, a watchdog, the broker, 6 services
+    proc.send_signal(sig)
+    code = proc.wait(60)
+    assert wait_until_none_left(mira_env["MIRA_HOME"], timeout_s=10) == {}
+    if sig == signal.SIGTERM:
+        output = log.read_text()
+        assert code == 128 + signal.SIGTERM, output
+        assert "Traceback" not in output and "Unclosed" not in output, output
+    assert not (Path(mira_env["MIRA_HOME"]) / "pipeline.json").exists() or sig == signal.SIGKILL
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_up_leaves_nothing_running(mira_env: dict[str, str], tmp_path: Path, sig: signal.Signals) -> None:
+    log = tmp_path / "up.log"
+    proc = start_mira(mira_env, "up", log=log)
+    wait_for_text(log, "caption consuming", proc)
+    proc.send_signal(sig)
+    code = proc.wait(60)
+    assert wait_until_none_left(mira_env["MIRA_HOME"], timeout_s=10) == {}
+    if sig == signal.SIGTERM:
+        output = log.read_text()
+        assert code == 0 and "Traceback" not in output and "Unclosed" not in output, output
+
+
+def test_a_stale_pipeline_file_is_noticed_and_removed(mira_env: dict[str, str], tmp_path: Path) -> None:
+    home = Path(mira_env["MIRA_HOME"])
+    home.mkdir(parents=True)
+    (home / "pipeline.json").write_text('{"bootstrap": "127.0.0.1:9", "pid": 999999999, "services": {}}')
+    done = mira(mira_env, "status", timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "stale" in done.stderr and "no pipeline is running" in done.stdout
+    assert not (home / "pipeline.json").exists()
