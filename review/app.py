@@ -21,9 +21,10 @@ from shared.store import RecordStore
 STATIC = Path(__file__).parent / "static"
 
 
-def make_app(settings: Settings, review: ReviewSettings, host: str) -> web.Application:
-    """Raises ReviewConfigError when `host` needs tokens that are not set, before anything is opened."""
-    guard = Guard(review.tokens, login_required(host, review))
+def make_app(settings: Settings, review: ReviewSettings, host: str, tokens: tuple[str, ...] = ()) -> web.Application:
+    """`tokens`: MIRA_API_TOKENS. Raises ReviewConfigError when `host` is beyond loopback and there are none,
+    before anything is opened."""
+    guard = Guard(tokens, login_required(host, tokens))
     assert settings.database_url is not None and settings.blob_url is not None
     store = RecordStore.open(settings.database_url)
     app = web.Application(middlewares=[guard.middleware], client_max_size=8 * 1024 * 1024)

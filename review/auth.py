@@ -24,7 +24,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Guard:
-    def __init__(self, tokens: list[str], required: bool) -> None:
+    def __init__(self, tokens: tuple[str, ...], required: bool) -> None:
         self.required = required
         self._key = secrets.token_bytes(32)
         self._sessions = {self._sign("session", t) for t in tokens}

@@ -1,12 +1,12 @@
-"""Who may open the review page. Loopback needs nothing; any other address needs MIRA_API_TOKENS (the
-ingest API's tokens), and the page then asks for one before it shows anything."""
+"""The review page's own settings, and who may open it. Loopback needs nothing; any other address needs
+MIRA_API_TOKENS (the ingest API's tokens, read through IngestSettings, which also keeps them out of logs),
+and the page then asks for one before it shows anything."""
 
 from __future__ import annotations
 
-import ipaddress
-
 from pydantic import Field
 
+from services.ingest.settings import loopback
 from shared.settings import MiraSettings
 
 
@@ -15,29 +15,15 @@ class ReviewConfigError(ValueError):
 
 
 class ReviewSettings(MiraSettings):
-    api_tokens: str | None = Field(None, description="Comma-separated tokens; required beyond loopback.")
     review_page_size: int = Field(24, ge=1, le=500, description="Cards per gallery page.")
 
-    @property
-    def tokens(self) -> list[str]:
-        return [t.strip() for t in (self.api_tokens or "").split(",") if t.strip()]
 
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve anywhere
-
-
-def login_required(host: str, settings: ReviewSettings) -> bool:
+def login_required(host: str, tokens: tuple[str, ...]) -> bool:
     """True when the page must ask for a token; raises ReviewConfigError when it would have none to ask for."""
-    if is_loopback(host):
+    if loopback(host):
         return False
-    if not settings.tokens:
+    if not tokens:
         raise ReviewConfigError(
-            f"MIRA_API_TOKENS must be set to serve the review page on {host} (beyond loopback)"
+            f"MIRA_API_TOKENS must be set to serve the review page on {host} (beyond loopback), or bind 127.0.0.1"
         )
     return True

@@ -29,10 +29,10 @@ TOKEN = "review-token-0123456789"
 async def open_client(seeded: Seeded) -> AsyncIterator[Callable[..., object]]:
     clients: list[TestClient[web.Request, web.Application]] = []
 
-    async def opened(host: str = "127.0.0.1", tokens: str | None = None,
+    async def opened(host: str = "127.0.0.1", tokens: tuple[str, ...] = (),
                      database_url: str = seeded.database_url) -> TestClient[web.Request, web.Application]:
         settings = Settings(database_url=database_url, blob_url=seeded.blob_url)
-        app = make_app(settings, ReviewSettings(api_tokens=tokens), host)
+        app = make_app(settings, ReviewSettings(), host, tokens)
         client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
@@ -52,7 +52,7 @@ def test_beyond_loopback_without_tokens_it_refuses_to_start(seeded: Seeded, tmp_
 
 
 async def test_beyond_loopback_the_page_asks_for_a_token(open_client: Callable[..., object]) -> None:
-    client = await open_client(host="0.0.0.0", tokens=f"other-token, {TOKEN}")  # type: ignore[misc]
+    client = await open_client(host="0.0.0.0", tokens=("other-token", TOKEN))  # type: ignore[misc]
     reply = await client.get("/?status=failed", allow_redirects=False)
     assert reply.status == 302 and URL(reply.headers["Location"]).path == "/login"
     assert URL(reply.headers["Location"]).query["next"] == "/?status=failed"
