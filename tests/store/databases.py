@@ -1,6 +1,9 @@
 """Throwaway databases for tests and the export benchmark: a SQLite file, or a uniquely named database on
 the local PostgreSQL server, found at MIRA_TEST_POSTGRES_URL (default: the development machine's
 trust-auth server) and dropped afterwards.
+
+Where CI is set (CI=true, 1 or yes, as CI services set it) an unreachable PostgreSQL fails the test instead
+of skipping it: a green run there must have run every test on both backends.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def temporary_database() -> Iterator[str]:
 @contextmanager
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """For a fixture parametrized over ("sqlite", "postgresql"): a fresh database of that backend. The
-    PostgreSQL case is skipped, with the reason shown (`pytest -rs`), when the server cannot be reached."""
+    PostgreSQL case is skipped, with the reason shown (`pytest -rs`), when the server cannot be reached,
+    and fails instead in CI."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'mira.db'}"
         return
@@ -46,8 +50,16 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         try:
             url = stack.enter_context(temporary_database())
         except psycopg.OperationalError as exc:
-            pytest.skip(f"PostgreSQL not reachable at {shown_admin_url()}: {exc}")
+            reason = f"PostgreSQL not reachable at {shown_admin_url()}: {exc}"
+            if in_ci():
+                pytest.fail(f"{reason} (CI={os.environ['CI']}: PostgreSQL tests must run in CI; start the server "
+                            "or point MIRA_TEST_POSTGRES_URL at one)", pytrace=False)
+            pytest.skip(reason)
         yield url
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 def shown_admin_url() -> str:
