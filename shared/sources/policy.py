@@ -187,10 +187,10 @@ class SourcePolicy:
             raise SourceRefused("no host")
         if not self.urls:
             return None
-        for pattern in self.urls:
-            if pattern.matches(target.scheme, target.host.lower(), target.port, target.path):
-                return pattern
-        raise SourceRefused()
+        matching = [p for p in self.urls if p.matches(target.scheme, target.host.lower(), target.port, target.path)]
+        if not matching:
+            raise SourceRefused()
+        return max(matching, key=lambda p: p.names_host)  # a pattern naming the host outranks a wildcard
 
     def check_address(self, rule: UrlPattern | None, address: IPAddress | None, host: str = "") -> None:
         """A host named exactly by a pattern may be anywhere; any other only at a public address."""

@@ -28,6 +28,7 @@ class Served:
     bytes_sent: int = 0
     requests: list[str] = field(default_factory=list)  # "GET /name bytes=0-" per request
     fail_with: int | None = None  # answer every request with this status (a server in trouble)
+    redirects: dict[str, str] = field(default_factory=dict)  # "/name" -> Location of a 302 answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, n: int) -> None:
@@ -61,6 +62,12 @@ def serve_directory(root: Path) -> Iterator[tuple[str, Served]]:
         def _respond(self, body: bool) -> None:
             path = root / self.path.lstrip("/").split("?")[0]
             served.requests.append(f"{self.command} {self.path} {self.headers.get('Range', '')}")
+            if self.path.split("?")[0] in served.redirects:
+                self.send_response(302)
+                self.send_header("Location", served.redirects[self.path.split("?")[0]])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if served.fail_with or not path.is_file():
                 self.send_response(served.fail_with or 404)
                 self.send_header("Content-Length", "0")
