@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ import pytest
 from services.ingest.handler import IngestStage
 from shared.runtime.runner import Runner
 from shared.settings import Settings
+from tests.running import running
 
 TOKEN = "tok-alpha-0123456789"
 OTHER_TOKEN = "tok-beta-9876543210"
@@ -35,21 +35,8 @@ async def running_ingest(settings: Settings, monkeypatch: pytest.MonkeyPatch, **
     for name, value in env.items():
         monkeypatch.setenv(f"MIRA_{name.upper()}", value)
     stage = IngestStage()
-    runner = Runner(stage, settings)
-    task = asyncio.create_task(runner.run())
-
-    async def ready() -> None:
-        while not runner.health.ready:
-            if task.done():
-                raise AssertionError(f"ingest stopped before it was ready (exit {task.result()})")
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(ready(), timeout=60)
-    try:
+    async with running(stage, settings) as runner:
         yield Ingest(stage, runner)
-    finally:
-        runner.request_stop()
-        await asyncio.wait_for(task, timeout=60)
 
 
 def bearer(token: str = TOKEN) -> dict[str, str]:
