@@ -27,11 +27,13 @@ class HintStage(Stage[GridReady]):
         blobs = open_blobstore(ctx.settings.blob_url)
         self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
         self.chooser = HintChooser(HintSettings(), blobs.get, store=self.store.engine)
+        self.max_hint_chars = ctx.settings.max_hint_chars
         self.sources = Counter("mira_hints", "Hints by source (manifest, model, none)", ["source"],
                                registry=ctx.registry)
 
     async def handle(self, message: GridReady) -> HintReady:
         hint = await self.chooser.choose(message.manifest_hint, message.grid.uri, message.grid.sha256)
+        hint = hint.capped(self.max_hint_chars)  # also for jobs that did not come through ingest
         self.sources.labels(hint.source).inc()
         return HintReady(**message.model_dump(), hint=hint)
 
