@@ -59,11 +59,19 @@ def _create_job_identities(conn: Connection) -> None:
     job_identities.create(conn)
 
 
+def _create_review_indexes(conn: Connection) -> None:
+    """Databases made by migration 1 from today's schema.py already have them: checkfirst."""
+    for index in records.indexes:
+        if index.name in ("ix_caption_records_video", "ix_caption_records_status"):
+            index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "caption records", _create_caption_records),
     Migration(2, "model answers", _create_model_answers),
     Migration(3, "claims, hints, budget and batch ledger shared by replicas", _create_replica_coordination),
     Migration(4, "job identities", _create_job_identities),
+    Migration(5, "review gallery indexes: video and status", _create_review_indexes),
 )
 
 

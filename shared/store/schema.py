@@ -80,6 +80,10 @@ records = sa.Table(
     sa.UniqueConstraint("job_id", name="uq_caption_records_job"),
     # find_success: "was this exact grid already captioned with this prompt and model?"
     sa.Index("ix_caption_records_grid", "grid_sha256", "prompt_version", "model"),
+    # The review gallery (shared/store/browse.py) pages newest first by id; these keep its rare filters (one
+    # video, failed clips) from scanning every row to fill a page (migration 5 adds them to older databases).
+    sa.Index("ix_caption_records_video", "video_id", "id"),
+    sa.Index("ix_caption_records_status", "status", "id"),
 )
 
 # Every column of a record except the surrogate key: the CaptionRecord fields, in table order.

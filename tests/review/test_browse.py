@@ -5,6 +5,7 @@ literally and ignores case, and failures and usage add up."""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from shared.messages import Captions
 from shared.store import RecordStore
@@ -78,3 +79,14 @@ def test_failures_and_usage_add_up(filled: RecordStore) -> None:
     assert abs(sum(u.cost_usd for u in rows) - totals.cost_usd) < 1e-9
     assert {(u.model, u.prompt_version, u.clips) for u in rows} == {("m1", "p1", 30), ("m2", "p2", 20),
                                                                     ("m3", "p3", 10)}
+
+
+def test_a_database_from_before_the_review_gets_its_indexes(store_url: str) -> None:  # noqa: F811
+    review_indexes = {"ix_caption_records_video", "ix_caption_records_status"}
+    with RecordStore.open(store_url) as made, made.engine.begin() as conn:  # undo migration 5
+        for name in review_indexes:
+            conn.execute(sa.text(f"DROP INDEX {name}"))
+        conn.execute(sa.text("DELETE FROM schema_migrations WHERE version = 5"))
+    with RecordStore.open(store_url) as reopened:
+        names = {i["name"] for i in sa.inspect(reopened.engine).get_indexes("caption_records")}
+    assert review_indexes <= names
