@@ -7,6 +7,7 @@ reads `Faults` afresh for every request, and `Limiter` is shared state behind a 
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -47,6 +48,10 @@ class Faults:
     batch_delay_s: float = 0.2  # time a batch stays in_progress
     batch_status: str = "completed"  # or "failed", "expired", "cancelled": how batches end
     hint_reply: str | None = None  # fixed text for one-sentence hint requests
+    throttle_share: float = 0.0  # share of requests answered 429 at random (after the rpm/tpm limits)
+    seed: int | None = None  # seeds the random draws of throttle_share and vary_hints
+    vary_hints: bool = False  # hint sentences differ per request unless it asks for temperature 0
+    track_callers: bool = False  # log the pid of each call's client process (see calls.py)
 
     @staticmethod
     def from_mapping(base: Faults, values: dict[str, Any]) -> Faults:
@@ -158,3 +163,28 @@ class Script:
     def next(self, mode: str) -> str:
         with self._lock:
             return self._queue.popleft() if self._queue else mode
+
+
+class Dice:
+    """Random draws for the faults that are random by nature, seeded by `Faults.seed`, under a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seed: int | None = None
+        self._rng = random.Random()
+
+    def throttled(self, faults: Faults) -> bool:
+        return faults.throttle_share > 0 and self._draw(faults) < faults.throttle_share
+
+    def variant(self, faults: Faults, body: dict[str, Any]) -> int | None:
+        """A number to vary a hint sentence by, or None when the reply should be deterministic."""
+        if not faults.vary_hints or body.get("temperature") == 0:
+            return None
+        return int(self._draw(faults) * 1000)
+
+    def _draw(self, faults: Faults) -> float:
+        with self._lock:
+            if faults.seed != self._seed:
+                self._seed = faults.seed
+                self._rng = random.Random(faults.seed)
+            return self._rng.random()

@@ -146,10 +146,12 @@ def numbered_list(fields: dict[str, str]) -> str:
     return "Here are the captions.\n\n" + "\n\n".join(items)
 
 
-def hint_sentence(body: dict[str, Any], fixed: str | None, long: bool) -> str:
+def hint_sentence(body: dict[str, Any], fixed: str | None, long: bool, variant: int | None = None) -> str:
     if fixed is not None:
         return fixed
     _, size = _scene(body)
+    if variant is not None:  # a sampling model says it a little differently every time
+        return f"A person walks a brown dog {variant} steps along a sunny beach, shown in a {size} grid."
     if long:
         return ("A person in a blue jacket walks a brown dog slowly along a wide sandy beach at sunset "
                 "while waves roll in, gulls circle overhead, children build sandcastles near the dunes, "
@@ -158,13 +160,23 @@ def hint_sentence(body: dict[str, Any], fixed: str | None, long: bool) -> str:
     return f"A person walks a brown dog along a sunny beach, shown in a {size} grid."
 
 
-def content_for(body: dict[str, Any], fault: str, hint_reply: str | None) -> tuple[str | None, str | None, str]:
+def _schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    return (body.get("response_format") or {}).get("json_schema", {}).get("schema")  # type: ignore[no-any-return]
+
+
+def is_hint_request(body: dict[str, Any]) -> bool:
+    """A one-sentence hint request (free text), as opposed to a caption request."""
+    return bool(HINT_REQUEST.search("\n".join(t for t, _ in _parts(body)))) and _schema(body) is None
+
+
+def content_for(body: dict[str, Any], fault: str, hint_reply: str | None,
+                variant: int | None = None) -> tuple[str | None, str | None, str]:
     """(content, refusal, finish_reason) for an admitted request under `fault`."""
-    schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
+    schema = _schema(body)
     if fault == "refusal":
         return None, "I'm sorry, I can't help with describing this video.", "stop"
-    if HINT_REQUEST.search("\n".join(t for t, _ in _parts(body))) and schema is None:
-        return hint_sentence(body, hint_reply, fault == "long_hint"), None, "stop"
+    if is_hint_request(body):
+        return hint_sentence(body, hint_reply, fault == "long_hint", variant), None, "stop"
     fields = caption_fields(body)
     if schema is not None:
         wanted = list(schema.get("properties", fields))
@@ -183,8 +195,9 @@ def content_for(body: dict[str, Any], fault: str, hint_reply: str | None) -> tup
     return text, None, "stop"
 
 
-def completion(body: dict[str, Any], fault: str, hint_reply: str | None) -> dict[str, Any]:
-    content, refusal, finish = content_for(body, fault, hint_reply)
+def completion(body: dict[str, Any], fault: str, hint_reply: str | None,
+               variant: int | None = None) -> dict[str, Any]:
+    content, refusal, finish = content_for(body, fault, hint_reply, variant)
     prompt, images = prompt_tokens(body)
     output = len(content or refusal or "") // 4
     return {

@@ -2,7 +2,8 @@
 
 `FakeOpenAI().start()` runs it on a background thread with its own event loop on a free loopback port and
 returns the base URL for the `openai` SDK. Every chat completion is recorded (`.requests`) so tests can
-assert on the prompt, the hint and the decoded image. Faults change per test (`configure(...)`) or at
+assert on the prompt, the hint and the decoded image, and every chat completion is logged as a `Call`
+(`.calls`: which question, whether its answer reached the caller). Faults change per test (`configure(...)`) or at
 run time over HTTP (`POST /admin/faults`), for a server started in its own process.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 import time
 from typing import Any, Self
@@ -17,8 +19,16 @@ from typing import Any, Self
 from aiohttp import web
 
 from tests.fake_openai.batches import BatchStore
-from tests.fake_openai.faults import Faults, Limiter, Script
-from tests.fake_openai.replies import Recorded, completion, decode_image, error_body, prompt_tokens
+from tests.fake_openai.calls import Call, Callers, deliver, question_of
+from tests.fake_openai.faults import Dice, Faults, Limiter, Script
+from tests.fake_openai.replies import (
+    Recorded,
+    completion,
+    decode_image,
+    error_body,
+    is_hint_request,
+    prompt_tokens,
+)
 
 
 class FakeOpenAI:
@@ -26,9 +36,12 @@ class FakeOpenAI:
         self.host, self.port = host, port
         self.faults = Faults()
         self.requests: list[Recorded] = []
+        self.calls: list[Call] = []
         self.batches_created: list[str] = []
         self.limiter = Limiter()
         self._script = Script()
+        self._dice = Dice()
+        self._callers = Callers()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -55,6 +68,7 @@ class FakeOpenAI:
             self._script.load(())
             self.limiter = Limiter()
             self.requests.clear()
+            self.calls.clear()
             self.batches_created.clear()
 
     @property
@@ -91,6 +105,7 @@ class FakeOpenAI:
             web.get("/v1/models", self.models),
             web.post("/admin/faults", self.admin_faults),
             web.get("/admin/requests", self.admin_requests),
+            web.get("/admin/calls", self.admin_calls),
             web.post("/admin/reset", self.admin_reset),
             *self.store.routes(),
         ])
@@ -152,7 +167,7 @@ class FakeOpenAI:
                     status = int(fault[7:])
                     reply = error_body(status, f"fake server error {status}")
                 else:
-                    reply = completion(body, fault, faults.hint_reply)
+                    reply = completion(body, fault, faults.hint_reply, self._dice.variant(faults, body))
         self._record(path, body, auth, fault, status)
         return status, fault, reply
 
@@ -161,6 +176,17 @@ class FakeOpenAI:
             body = await request.json()
         except json.JSONDecodeError:
             return web.json_response(error_body(400, "body is not JSON"), status=400)
+        call = Call(question_of(body), "hint" if is_hint_request(body) else "caption")
+        with self._lock:
+            self.calls.append(call)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if self.faults.track_callers and peer:
+            call.caller = await asyncio.to_thread(self._callers.pid_of, peer[1], self.port)
+        response = await self._respond(request, body)
+        call.status = response.status
+        return await deliver(request, response, call)
+
+    async def _respond(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         faults = self.faults
         est = prompt_tokens(body)[0] + int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
         retry_after, headers = self.limiter.admit(faults, est)
@@ -168,6 +194,11 @@ class FakeOpenAI:
             self._record(request.path, body, request.headers.get("Authorization"), "rate_limited", 429)
             return web.json_response(error_body(429, "Rate limit reached for requests"), status=429,
                                      headers=headers)
+        if self._dice.throttled(faults):
+            self._record(request.path, body, request.headers.get("Authorization"), "throttled", 429)
+            after = faults.retry_after_s if faults.retry_after_s is not None else 1.0
+            return web.json_response(error_body(429, "Rate limit reached for requests"), status=429, headers={
+                **headers, "retry-after": str(max(1, math.ceil(after))), "retry-after-ms": str(int(after * 1000))})
         status, fault, reply = self._answer(request.path, body, request.headers.get("Authorization"))
         await asyncio.sleep(faults.latency_s)
         if fault == "hang":
@@ -200,6 +231,11 @@ class FakeOpenAI:
                         for i in r.images]}
             for r in list(self.requests)
         ])
+
+    async def admin_calls(self, request: web.Request) -> web.Response:
+        with self._lock:
+            calls = [c.as_json() for c in self.calls]
+        return web.json_response(calls)
 
     async def admin_reset(self, request: web.Request) -> web.Response:
         self.reset()

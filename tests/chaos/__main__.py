@@ -1,0 +1,62 @@
+"""`python -m tests.chaos [--seeds 1 2 3]` (what `make chaos` runs): one chaos run per seed on one embedded
+broker, a table of what each did, and exit status 1 if any seed lost a clip, wrote an extra record version
+or paid twice for an answer that had been returned."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from shared.broker import EmbeddedBroker
+from tests.chaos.monkey import Plan
+from tests.chaos.run import Config, run_seed
+from tests.chaos.tally import Outcome, table
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
+    p.add_argument("--seeds", type=int, nargs="+", default=[int(s) for s in os.environ.get("SEEDS", "1").split()],
+                   help="one run per seed (default: $SEEDS or 1)")
+    p.add_argument("--clips", type=int, default=300)
+    p.add_argument("--tick", type=float, default=4.0, help="seconds between chaos ticks")
+    p.add_argument("--chaos", type=float, default=180.0, help="seconds of chaos per seed at most")
+    p.add_argument("--deadline", type=float, default=420.0, help="seconds per seed before clips count as lost")
+    p.add_argument("--replicas", type=int, default=2, help="replicas of every stage")
+    p.add_argument("--database-url", default=None, help="record store (default: SQLite under the run's home)")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mira-chaos",
+                   help="homes, logs and the clip cache (kept for a look after the run)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every chaos event")
+    return p.parse_args(argv)
+
+
+async def main(argv: list[str]) -> int:
+    args = parse(argv)
+    config = Config(clips=args.clips, replicas=dict.fromkeys(Config().replicas, args.replicas),
+                    plan=Plan(tick_s=args.tick), chaos_s=args.chaos, deadline_s=args.deadline,
+                    database_url=args.database_url, verbose=args.verbose)
+    cache = args.work / "clips"
+    cache.mkdir(parents=True, exist_ok=True)
+    broker = EmbeddedBroker(args.work / "broker")
+    bootstrap = broker.start()
+    outcomes: list[Outcome] = []
+    try:
+        for seed in args.seeds:
+            print(f"seed {seed}: {config.clips} clips, {args.replicas} replicas per stage, "
+                  f"logs in {args.work / f'seed-{seed}' / 'logs'}", flush=True)
+            outcome = await run_seed(config, seed, bootstrap, args.work, cache)
+            for note in outcome.notes:
+                print(f"  note: {note}")
+            outcomes.append(outcome)
+    finally:
+        broker.stop()
+    print()
+    print(table(outcomes))
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
