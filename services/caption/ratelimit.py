@@ -31,6 +31,20 @@ from shared.runtime.errors import RetryLater
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BURST_S = 0.5  # a bucket holds this many seconds of its rate: a burst after idling stays short
+# Latency is smoothed as TCP smooths round trips (RFC 6298 uses 1/8 and 1/4): the average follows about
+# the last five calls, the deviation a little faster, so a slow spell shows before the average moves.
+LATENCY_GAIN = 0.2
+DEVIATION_GAIN = 0.25
+# Concurrency is planned for the longer of 1.5 average latencies and the average plus four deviations
+# (RFC 6298's timeout rule), plus one request beyond Little's law so the pipe never runs dry between replies.
+PLAN_LATENCY_FACTOR = 1.5
+PLAN_DEVIATIONS = 4
+SPARE_IN_FLIGHT = 1
+# A server-given retry-after is waited out plus a little jitter (a tenth of a second and a quarter of the
+# hint), so replicas told the same wait do not all return in the same instant.
+HINT_JITTER_S = 0.1
+HINT_JITTER_SHARE = 0.25
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -67,7 +81,7 @@ class Bucket:
 
     @property
     def capacity(self) -> float:
-        return max(1.0, self.per_minute / 120.0)
+        return max(1.0, self.per_minute / 60.0 * BURST_S)
 
     def refill(self, now: float) -> None:
         self.level = min(self.capacity, self.level + (now - self.stamp) * self.per_minute / 60.0)
@@ -108,6 +122,7 @@ class Slots:
 @dataclass
 class LimiterStats:
     sent: int = 0
+    paced: int = 0  # requests held back by the request or token budget (or a 429 pause) before going
     rate_limited: int = 0
     retried: int = 0
     failed: int = 0
@@ -171,6 +186,7 @@ class RateLimiter:
 
     async def _admit(self, tokens: int) -> None:
         async with self._gate:
+            held = False
             while True:
                 now = time.monotonic()
                 self.requests.refill(now)
@@ -180,7 +196,9 @@ class RateLimiter:
                     self.requests.level -= 1
                     self.tokens.level -= tokens
                     self.stats.sent += 1
+                    self.stats.paced += held
                     return
+                held = True
                 await asyncio.sleep(wait)
 
     def _backoff(self, exc: BaseException, attempt: int) -> float:
@@ -191,7 +209,8 @@ class RateLimiter:
             # Everyone waits out a 429, not just this request: that is what stops a storm.
             self.paused_until = max(self.paused_until, time.monotonic() + pause)
         if hinted is not None:
-            return min(self.s.caption_backoff_max_s, hinted) + self._rng.uniform(0, 0.1 + hinted / 4)
+            jitter = HINT_JITTER_S + hinted * HINT_JITTER_SHARE
+            return min(self.s.caption_backoff_max_s, hinted) + self._rng.uniform(0, jitter)
         cap = min(self.s.caption_backoff_max_s, self.s.caption_backoff_base_s * 2 ** attempt)
         return self._rng.uniform(cap / 2, cap)
 
@@ -214,17 +233,17 @@ class RateLimiter:
         # Smoothed latency and deviation, as TCP estimates round trips: a slow spell raises the bound
         # before the average catches up.
         if self.latency_s is None:
-            self.latency_s, self.latency_dev_s = seconds, seconds / 2
+            self.latency_s, self.latency_dev_s = seconds, seconds / 2  # RFC 6298's first estimate
         else:
-            self.latency_dev_s = 0.75 * self.latency_dev_s + 0.25 * abs(seconds - self.latency_s)
-            self.latency_s = 0.8 * self.latency_s + 0.2 * seconds
+            self.latency_dev_s += DEVIATION_GAIN * (abs(seconds - self.latency_s) - self.latency_dev_s)
+            self.latency_s += LATENCY_GAIN * (seconds - self.latency_s)
         self._resize()
 
     def _resize(self) -> None:
         if self.latency_s is None:
             return
-        planned = max(1.5 * self.latency_s, self.latency_s + 4 * self.latency_dev_s)
-        want = math.ceil(self.requests.per_minute / 60.0 * planned) + 1
+        planned = max(PLAN_LATENCY_FACTOR * self.latency_s, self.latency_s + PLAN_DEVIATIONS * self.latency_dev_s)
+        want = math.ceil(self.requests.per_minute / 60.0 * planned) + SPARE_IN_FLIGHT
         self.slots.resize(max(self.s.caption_min_in_flight, min(self.s.caption_max_in_flight, want)))
 
 
