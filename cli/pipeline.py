@@ -31,6 +31,7 @@ FATAL_EXIT = 2
 FAST_FAILURE_S = 10.0  # an exit this soon after starting counts towards giving up
 GIVE_UP_AFTER = 3  # fast failures in a row
 BACKOFF_S = (0.5, 2.0)  # pause before the 2nd and 3rd start
+STALLED_GIVE_UP_S = 60.0  # a command's own pipeline: a service still failing to start after this is given up
 
 
 class LocalPipeline:
@@ -82,6 +83,9 @@ class LocalPipeline:
                 continue
             code = proc.poll()
             if code is None:
+                if self.log_dir is not None and proc.stalled_for() > STALLED_GIVE_UP_S:
+                    proc.signal_group(signal.SIGTERM)
+                    self._give_up(name, f"cannot start: still failing after {STALLED_GIVE_UP_S:g} s")
                 continue
             if proc.waiting:
                 proc.spawn()

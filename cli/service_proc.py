@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import IO
 
 # What a service logs when it is retrying work that depends on something outside it (see
-# services/caption/errors.py: log_retry); shown on the progress line while nothing else moves.
-NOTE = re.compile(r"\b\w+: retrying, .*?attempt \d+")
+# services/caption/errors.py: log_retry, and shared/runtime/lifecycle.py for start-up steps); shown on the
+# progress line while nothing else moves.
+NOTE = re.compile(r"\b\w+: retrying, .*?attempt \d+|\b\w+: cannot start yet \(attempt \d+: .*(?=\); retrying)")
 KEPT_LINES = 50
 
 
@@ -32,6 +33,8 @@ class ServiceProc:
         self.start_at = 0.0
         self.lines: deque[str] = deque(maxlen=KEPT_LINES)
         self.note: tuple[float, str] | None = None
+        self.stalled_since: float | None = None  # first "cannot start yet" of the current start-up
+        self.stalled_last = 0.0
         self._reader: threading.Thread | None = None
 
     @property
@@ -40,6 +43,7 @@ class ServiceProc:
 
     def spawn(self) -> None:
         self.waiting = False
+        self.stalled_since = None
         self.popen = subprocess.Popen([sys.executable, "-m", "cli.main", "run", self.name], env=self.env,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       start_new_session=True)
@@ -60,13 +64,23 @@ class ServiceProc:
                 self.lines.append(line)
                 found = NOTE.search(line)
                 if found:
-                    self.note = (time.time(), found.group(0))
+                    self.note = (time.time(), found.group(0) + (")" if "cannot start yet" in line else ""))
+                if "cannot start yet" in line:
+                    self.stalled_last = time.monotonic()
+                    self.stalled_since = self.stalled_since or self.stalled_last
                 (out or sys.stderr).write(line + "\n")
                 (out or sys.stderr).flush()
         finally:
             stream.close()
             if out is not None:
                 out.close()
+
+    def stalled_for(self) -> float:
+        """Seconds this service has been failing to start (0 when it is not, or stopped saying so)."""
+        now = time.monotonic()
+        if self.stalled_since is None or now - self.stalled_last > 30:
+            return 0.0
+        return now - self.stalled_since
 
     def poll(self) -> int | None:
         return self.popen.poll() if self.popen else None

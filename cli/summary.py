@@ -79,10 +79,12 @@ def _print_skipped(tracker: Tracker, settings: Settings, out: TextIO) -> None:
         "Set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) and run the same command again.",
         file=out,
     )
-    blobs = str(settings.blob_url or "")
-    where = blobs.removeprefix("file://") if blobs.startswith("file://") else blobs
-    print(f"The rendered grids are JPEG files under {where}; see one with `mira grid VIDEO -o grid.jpg` or open "
-          f"the files there in an image viewer.", file=out)
+    grids = [h.grid.uri.removeprefix("file://") for h in tracker.progress.hinted.values()]
+    if grids:
+        print(f"The {n} rendered grids (the images the model would see) are JPEG files in the blob store "
+              f"{settings.blob_url}, e.g.\n  " + "\n  ".join(grids[:3])
+              + f"\nOpen them in any image viewer (e.g. `xdg-open {grids[0]}`).",
+              file=out)
 
 
 def _range(job: ClipJob) -> str:

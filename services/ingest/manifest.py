@@ -31,11 +31,14 @@ class RowError:
 
 
 def read_manifest(path: Path, request_id: str) -> Iterator[ClipSubmission | RowError]:
+    where = "row" if path.suffix.lower() == ".json" else "line"  # CSV and JSONL rows are numbered by line
     for row_no, row in _rows(path):
         try:
             yield from _submissions(row, path.parent, request_id)
-        except (ValueError, SyntaxError, TypeError, KeyError) as exc:
-            yield RowError(row_no, f"{path.name} row {row_no}: {exc}")
+        except (ValueError, SyntaxError, TypeError) as exc:
+            yield RowError(row_no, f"{path.name} {where} {row_no}: {exc}")
+        except KeyError as exc:
+            yield RowError(row_no, f"{path.name} {where} {row_no}: no {exc} column")
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -63,8 +66,8 @@ def _submissions(row: dict[str, Any], base: Path, request_id: str) -> Iterator[C
     if "__error__" in row:
         raise ValueError(row["__error__"])
     if "videoID" in row:  # Panda-70M: one row, many clips
-        spans = _literal(row["timestamp"])
-        hints = _literal(row.get("caption") or "[]") or [None] * len(spans)
+        spans = _literal(row["timestamp"], "timestamp")
+        hints = _literal(row.get("caption") or "[]", "caption") or [None] * len(spans)
         if len(hints) != len(spans):
             raise ValueError(f"{len(spans)} timestamps but {len(hints)} captions")
         for i, (span, hint) in enumerate(zip(spans, hints)):
@@ -83,7 +86,7 @@ def _submissions(row: dict[str, Any], base: Path, request_id: str) -> Iterator[C
 def _span(row: dict[str, Any]) -> tuple[float | None, float | None]:
     """MiraData v1 timestamp, MiraData v0 start_frame/end_frame at fps, or plain start_s/end_s."""
     if row.get("timestamp"):
-        return _range(_literal(row["timestamp"]))
+        return _range(_literal(row["timestamp"], "timestamp"))
     if row.get("start_frame") not in (None, "") and row.get("fps"):
         fps = float(row["fps"])
         return _range([float(row["start_frame"]) / fps, float(row["end_frame"]) / fps])
@@ -106,8 +109,16 @@ def _source(row: dict[str, Any], base: Path) -> str:
     raise ValueError("no video location (file_path, path, source, video_url or url)")
 
 
-def _literal(value: Any) -> Any:
-    return ast.literal_eval(value) if isinstance(value, str) else value
+def _literal(value: Any, column: str) -> Any:
+    """A cell holding a Python literal, as Panda-70M writes lists: [['0:00:00.000', '0:00:05.000']]."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ValueError(f"column {column!r} is not a list with quoted items "
+                         f"(like [['0:00:00.000', '0:00:05.000']]): {shown!r}") from None
 
 
 def _range(span: Any) -> tuple[float, float]:

@@ -59,6 +59,7 @@ def export_row(record: CaptionRecord) -> dict[str, Any]:
         seconds=record.duration_s,
         frame_number=last - first,
         framestamp=[first, last],
+        cost_usd=round(record.cost_usd, 6),  # micro-dollars; float sums print as 0.00044204999999999993
     )
     return {name: row[name] for name in COLUMNS}
 

@@ -1,0 +1,67 @@
+"""What `mira caption --wait` tells its user when things go wrong, or when there was nothing to pay for:
+the model endpoint's trouble while it retries and as the clip's failure reason, clips recorded before kept
+apart from this run's calls and cost, files a folder scan passed over, and a service that keeps dying."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.cli.conftest import mira, start_mira, wait_for_text
+from tests.fake_openai.server import FakeOpenAI
+
+FAST_RETRIES = {"MIRA_CAPTION_MAX_RETRIES": "2", "MIRA_CAPTION_BACKOFF_BASE_S": "0.2",
+                "MIRA_CAPTION_BACKOFF_MAX_S": "0.5", "MIRA_MAX_ATTEMPTS": "2", "MIRA_RETRY_BASE_S": "0.1",
+                "MIRA_RETRY_MAX_S": "0.2"}
+
+
+def test_unreachable_model_endpoint_is_named_while_retrying_and_in_the_summary(
+        mira_env: dict[str, str], clip: Path) -> None:
+    env = {**mira_env, **FAST_RETRIES, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    done = mira(env, "caption", str(clip), "--wait")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "caption: retrying, connection refused to 127.0.0.1:9, attempt 2" in done.stderr
+    assert "connection refused to 127.0.0.1:9" in done.stdout  # the dead letter's reason, in the summary
+    assert "Traceback" not in done.stderr
+
+
+def test_rerun_of_recorded_clips_pays_nothing_and_says_so(mira_env: dict[str, str], fake_openai: FakeOpenAI,
+                                                         clip: Path) -> None:
+    (clip.parent / "raw.h264").write_bytes(b"\0\0\0\1" * 64)  # an elementary stream: not taken for a video
+    first = mira(mira_env, "caption", str(clip.parent), "--wait")
+    assert first.returncode == 0, first.stdout + first.stderr
+    calls = len(fake_openai.requests)
+    assert calls == 1 and "this run: 1 model calls" in first.stdout
+    assert f"skipped: {clip.parent / 'raw.h264'}: not a video file name (.h264)" in first.stderr
+
+    again = mira(mira_env, "caption", str(clip), "--wait")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(fake_openai.requests) == calls
+    assert "recorded: 1 success (1 already recorded, no model call)" in again.stdout
+    assert "this run: 0 model calls; tokens: 0 input (0 image), 0 output; cost $0.000000" in again.stdout
+
+
+def test_a_service_that_keeps_dying_is_given_up_with_its_last_lines(mira_env: dict[str, str],
+                                                                   fake_openai: FakeOpenAI, clip: Path,
+                                                                   tmp_path: Path) -> None:
+    fake_openai.configure(latency_s=60)
+    log = tmp_path / "caption.log"
+    proc = start_mira(mira_env, "caption", str(clip), "--wait", log=log)
+    wait_for_text(log, "submitted 1 clips", proc)
+    pipeline = Path(mira_env["MIRA_HOME"]) / "pipeline.json"
+    killed: set[int] = set()
+    deadline = time.monotonic() + 90
+    while proc.poll() is None and time.monotonic() < deadline:
+        pid = json.loads(pipeline.read_text())["services"]["framegrid"]["pid"]
+        if pid not in killed:
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        time.sleep(0.1)
+    output = log.read_text()
+    assert proc.wait(30) == 1, output
+    assert len(killed) == 3, output  # started three times, then left alone
+    assert "stopped early: the framegrid service keeps failing: exited with -9" in output
+    assert "its last log lines:" in output and "Traceback" not in output
