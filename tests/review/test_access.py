@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -16,8 +17,10 @@ from yarl import URL
 
 from review.app import make_app
 from review.settings import ReviewSettings
+from shared.blobstore import S3BlobStore, open_blobstore
 from shared.settings import Settings
 from shared.store import RecordStore
+from tests.framegrid.conftest import s3, s3_server  # noqa: F401 (fixtures: a moto S3 server)
 from tests.review.conftest import review_env
 from tests.review.seeding import Seeded
 from tests.store.factories import result
@@ -29,9 +32,9 @@ TOKEN = "review-token-0123456789"
 async def open_client(seeded: Seeded) -> AsyncIterator[Callable[..., object]]:
     clients: list[TestClient[web.Request, web.Application]] = []
 
-    async def opened(host: str = "127.0.0.1", tokens: tuple[str, ...] = (),
-                     database_url: str = seeded.database_url) -> TestClient[web.Request, web.Application]:
-        settings = Settings(database_url=database_url, blob_url=seeded.blob_url)
+    async def opened(host: str = "127.0.0.1", tokens: tuple[str, ...] = (), database_url: str = seeded.database_url,
+                     blob_url: str = seeded.blob_url) -> TestClient[web.Request, web.Application]:
+        settings = Settings(database_url=database_url, blob_url=blob_url)
         app = make_app(settings, ReviewSettings(), host, tokens)
         client = TestClient(TestServer(app))
         await client.start_server()
@@ -97,3 +100,22 @@ async def test_grids_come_only_from_the_blob_store(open_client: Callable[..., ob
     assert (await client.get("/grids/" + "0" * 64 + ".jpg")).status == 404  # no record names it
     assert (await client.get("/grids/..%2F..%2Fetc%2Fhostname.jpg")).status == 404
     assert (await client.get("/grids/../../etc/hostname")).status == 404
+
+
+async def test_grids_are_read_from_an_s3_blob_store(open_client: Callable[..., object], seeded: Seeded,
+                                                    s3: Any, tmp_path: Path) -> None:  # noqa: F811
+    with RecordStore.open(seeded.database_url) as store:
+        seeded_grid = store.latest("clip-0000")
+    assert seeded_grid is not None
+    jpeg = await open_blobstore(seeded.blob_url).get(seeded_grid.grid_uri)
+    ref = await S3BlobStore("grids", "review", client=s3).put(jpeg)
+    elsewhere = "ef" * 32  # a record naming an object of another bucket: not the blob store's to serve
+    database_url = f"sqlite:///{tmp_path / 's3.db'}"
+    with RecordStore.open(database_url) as store:
+        for sha, uri in ((ref.sha256, ref.uri), (elsewhere, "s3://videos/secret.jpg")):
+            base = result(f"clip-{sha[:4]}", f"job-{sha[:4]}")
+            store.record(base.model_copy(update={"grid": base.grid.model_copy(update={"uri": uri, "sha256": sha})}))
+    client = await open_client(database_url=database_url, blob_url="s3://grids/review")  # type: ignore[misc]
+    reply = await client.get(f"/grids/{ref.sha256}.jpg")
+    assert reply.status == 200 and await reply.read() == jpeg and reply.content_type == "image/jpeg"
+    assert (await client.get(f"/grids/{elsewhere}.jpg")).status == 404
