@@ -27,7 +27,7 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def review(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[str]:
+def review(browser: Any, seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("review-home")
     server = ReviewProcess(review_env(home / "mira", seeded), log=home / "review.log")
     yield server.url

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from shared.messages import RecaptionRequest
 from shared.settings import Settings
 from shared.store import RecordStore
 from tests.conftest import FAST_GROUPS
-from tests.e2e.conftest import Up
+from tests.e2e.conftest import Up, fake_openai  # noqa: F401 (fixture: the local OpenAI-compatible server)
 from tests.fake_openai.server import FakeOpenAI
 from tests.kafka_io import publish
 from tests.review.browser import ReviewProcess, new_page, screenshot
@@ -28,14 +27,6 @@ from tests.review.conftest import review_env
 from tests.review.seeding import CLIPS, latest_status, seed, versions_of
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 def wait_for_versions(database_url: str, expected: dict[str, int], timeout_s: float = 180) -> dict[str, Any]:
@@ -57,7 +48,7 @@ def dead_letters(page: Any, url: str) -> str:
 
 
 def test_send_back_publishes_requests_that_produce_new_versions(
-    tmp_path: Path, browser: Any, fake_openai: FakeOpenAI
+    tmp_path: Path, browser: Any, fake_openai: FakeOpenAI,  # noqa: F811
 ) -> None:
     seeded = seed(tmp_path / "store")
     fast = {f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()}
