@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 from av.video.frame import VideoFrame
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 ROWS, COLS = 2, 4
 WHITE, BLACK = 255, 0
+# frame.to_ndarray(width=...) builds a new swscale context for every frame (~1.5 ms at 256x144, more than
+# the conversion itself); one reformatter per decode thread keeps its context while sizes stay the same.
+_reformatters = threading.local()
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,15 @@ def picture(frame: VideoFrame, sample_aspect: Fraction, layout: Layout) -> np.nd
     turns = _quarter_turns(frame)
     coded_w, coded_h = (out_h, out_w) if turns % 2 else (out_w, out_h)
     # Convert and scale in one swscale pass, from the decoded size straight to the cell.
-    rgb = frame.to_ndarray(format="rgb24", width=coded_w, height=coded_h, interpolation="AREA")
+    rgb = _reformatter().reformat(frame, coded_w, coded_h, "rgb24", interpolation="AREA").to_ndarray()
     return np.rot90(rgb, k=turns) if turns else rgb
+
+
+def _reformatter() -> VideoReformatter:
+    found: VideoReformatter | None = getattr(_reformatters, "one", None)
+    if found is None:
+        found = _reformatters.one = VideoReformatter()
+    return found
 
 
 def compose(pictures: list[np.ndarray], layout: Layout) -> np.ndarray:

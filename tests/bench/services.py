@@ -91,8 +91,9 @@ class Pipeline:
         log = self.home / "logs" / f"{name}-{replica}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
+            ports = {"MIRA_HEALTH_PORT": str(port), "MIRA_API_PORT": str(broker.free_port())}
             popen = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], stdout=out,
-                                     stderr=subprocess.STDOUT, env=self.env | {"MIRA_HEALTH_PORT": str(port)})
+                                     stderr=subprocess.STDOUT, env=self.env | ports)
         proc = Proc(name if replica == 1 else f"{name} #{replica}", popen, port)
         self.procs.append(proc)
         self._wait_assigned(proc, log)
@@ -124,7 +125,7 @@ class Pipeline:
         """Start sampling `labels`' processes with py-spy (folded stacks in out/NAME.txt); SIGINT ends them."""
         out.mkdir(parents=True, exist_ok=True)
         return [subprocess.Popen([py_spy, "record", "--pid", str(p.pid), "--format", "raw", "--rate", "250",
-                                  "--nonblocking", "-o", str(out / f"{p.label}.txt")],
+                                  "--nonblocking", "--gil", "-o", str(out / f"{p.label}.txt")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for p in self.procs if p.label in labels]
 
