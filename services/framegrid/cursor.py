@@ -146,8 +146,7 @@ class Cursor:
         """Every decoded frame, not just the size the stream declares: a stream may switch size mid-way."""
         if width * height > self.max_pixels:
             raise BadInput(
-                f"a frame after {max(self._last_time, 0):.2f} s is {width}x{height}, over the limit of "
-                f"{self.max_pixels} pixels (MIRA_MAX_PIXELS)"
+                f"a decoded frame is {width}x{height}, over the limit of {self.max_pixels} pixels (MIRA_MAX_PIXELS)"
             )
 
     def scan_end(self) -> float:

@@ -1,6 +1,7 @@
 """One call from a clip to its grid JPEG: open the source, sample 8 frames, size the grid for the caption
 model's image-token rule (never beyond the source's own resolution), compose and encode. Blocking (PyAV
-releases the GIL while decoding): the handler runs it in its worker pool via ctx.run_blocking.
+releases the GIL while decoding): the handler runs it in its own decode pool (services/framegrid/pool.py),
+not the runtime's pool for quick blocking calls.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.framegrid.grid import Layout, compose, display_size, encode_jpeg, native_size, picture
+from services.framegrid.reading import ReadBudget
 from services.framegrid.sampler import Limits, sample_clip
 from services.framegrid.settings import FramegridSettings
 from services.framegrid.source import decode_device, open_source, source_errors
@@ -40,8 +42,9 @@ def render_grid(clip: ClipSpan, settings: FramegridSettings, model: str | None =
     limits = Limits(
         settings.max_duration_s, settings.max_pixels, settings.decode_timeout_s, settings.decode_threads
     )
-    with source_errors(clip.source_uri), open_source(clip.source_uri, settings) as container:
-        sampled = sample_clip(container, clip, settings.sample_mode, settings.keyframe_tolerance_s, limits)
+    budget = ReadBudget(settings.decode_timeout_s, settings.max_file_bytes)  # for opening, reading, decoding
+    with source_errors(clip.source_uri), open_source(clip.source_uri, settings, budget) as container:
+        sampled = sample_clip(container, clip, settings.sample_mode, settings.keyframe_tolerance_s, limits, budget)
         dw, dh = display_size(sampled.frames[0], sampled.sample_aspect)
         cell_aspect = settings.grid_cell_aspect or dw / dh
         # A grid of 4 cells across and 2 down has twice the cells' aspect (separators aside); never larger

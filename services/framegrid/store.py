@@ -64,7 +64,7 @@ class GridMaker:
         self, clip: ClipSpan, run_blocking: RunBlocking, *, model: str | None = None, rerender: bool = False
     ) -> tuple[StoredGrid, bool]:
         """The clip's grid and whether it was rendered now (False: reused). `run_blocking(fn, *args)` runs
-        the decode off the event loop (the handler passes ctx.run_blocking)."""
+        the decode off the event loop (the handler passes its decode pool's run)."""
         model = model or self.settings.sizing_model
         alias = grid_alias(clip, self.settings, model)
         if not rerender and (found := await grids.load(self.store, alias)) is not None:
