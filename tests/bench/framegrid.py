@@ -149,7 +149,8 @@ def main() -> int:
         for name, path in paths.items():
             served.bytes_sent = 0
             render_grid(
-                clip(f"{base}/{name}"), FramegridSettings(sample_mode="keyframe", decode_device="cpu")
+                clip(f"{base}/{name}"),
+                FramegridSettings(sample_mode="keyframe", decode_device="cpu", allowed_sources=base),  # loopback
             )
             share = served.bytes_sent / path.stat().st_size
             print(f"{name:<16}{served.bytes_sent:>12,} of {path.stat().st_size:>12,} bytes = {share:6.1%}")
