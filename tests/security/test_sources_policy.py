@@ -1,6 +1,7 @@
 """MIRA_ALLOWED_SOURCES: files outside the allowed roots (symlinks resolved), buckets or prefixes not listed
 and internal addresses are refused by the API (4xx), dead-lettered from the topic, and refused again by
-framegrid for a forged job; the refusal reads the same whether such a file exists or not."""
+framegrid for a forged job; the refusal reads the same whether such a file exists or not. What each kind of
+entry admits, and a bad entry stopping start-up with one line."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from cli.checks import ConfigError, check
 from shared.messages import ClipJob, ClipSubmission, DeadLetter
 from shared.runtime.errors import BadInput
 from shared.settings import Settings
-from shared.sources.policy import REFUSED
+from shared.sources.policy import REFUSED, SourcePolicy, SourceRefused
 from shared.topics import Topic
 from tests.framegrid.conftest import s3, s3_server  # noqa: F401 - the S3-compatible test server
 from tests.framegrid.support import Videos, render, shown_indices
@@ -91,3 +93,46 @@ def test_framegrid_reads_only_listed_buckets_and_prefixes(s3: Any, videos: Video
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> Videos:
     return Videos(tmp_path_factory.mktemp("policy-videos"))
+
+
+@pytest.mark.parametrize(("policy", "source", "allowed"), [
+    (None, "/etc/hosts", True),  # unset: a workstation reads what its user points at...
+    (None, "s3://any-bucket/x.mp4", True),
+    (None, "https://videos.example.com/a.mp4", True),
+    (None, "http://10.1.2.3/a.mp4", False),  # ...but never a private or loopback address
+    (None, "http://localhost:8000/a.mp4", False),
+    (None, "ftp://example.com/a.mp4", False),
+    ("/data/videos", "/data/videos/a/b.mp4", True),
+    ("/data/videos", "/data/videos2/b.mp4", False),  # a sibling sharing the prefix is outside
+    ("/data/videos", "https://videos.example.com/a.mp4", True),  # no URL pattern: public http(s) stays open
+    ("/data/videos", "s3://any-bucket/x.mp4", False),
+    ("https://*.example.com", "https://cdn.example.com/a.mp4", True),
+    ("https://*.example.com", "https://example.com/a.mp4", False),
+    ("https://*.example.com", "http://cdn.example.com/a.mp4", False),
+    ("https://*.example.com", "https://cdn.example.com:8443/a.mp4", False),
+    ("https://*.example.com", "https://cdn.example.com.evil.net/a.mp4", False),
+    ("https://*.example.com", "/data/videos/a.mp4", False),
+    ("http://minio.internal:9000/videos", "http://minio.internal:9000/videos/a.mp4", True),
+    ("http://minio.internal:9000/videos", "http://minio.internal:9000/videos/../keys/a", False),
+    ("http://minio.internal:9000/videos", "http://minio.internal:9000/other/a.mp4", False),
+    ("http://10.1.2.3:9000", "http://10.1.2.3:9000/a.mp4", True),  # named exactly: a private address is fine
+    ("http://*:*", "http://10.1.2.3:9000/a.mp4", False),
+])
+def test_what_the_policy_admits(policy: str | None, source: str, allowed: bool) -> None:
+    try:
+        SourcePolicy.parse(policy).check(source)
+    except SourceRefused:
+        assert not allowed
+    else:
+        assert allowed
+
+
+@pytest.mark.parametrize("value", ["ftp://example.com/videos", "videos/relative", "https://*evil*.com", "s3://"])
+def test_a_bad_entry_stops_start_up_with_one_line_naming_the_setting(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIRA_ALLOWED_SOURCES", value)
+    with pytest.raises(ConfigError) as caught:
+        check(("framegrid",))
+    assert str(caught.value).startswith(f"bad setting MIRA_ALLOWED_SOURCES={value!r}: ")
+    assert "\n" not in str(caught.value)
