@@ -69,7 +69,7 @@ def key_of(message: BaseModel) -> bytes | None:
 
 def client_options(settings: Settings) -> dict[str, Any]:
     if not settings.kafka_bootstrap:
-        raise RuntimeError("no Kafka bootstrap address: set MIRA_KAFKA_BOOTSTRAP or start `mira up`")
+        raise ValueError("no Kafka bootstrap address: set MIRA_KAFKA_BOOTSTRAP or start `mira up`")
     opts: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
         "security_protocol": settings.kafka_security_protocol,
@@ -91,6 +91,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         linger_ms=5,
         max_request_size=MAX_MESSAGE_BYTES,
         compression_type=settings.kafka_compression,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
     )
 
 
@@ -102,8 +103,9 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **extr
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-        # Stages may hold messages for minutes (rate limits, budget pauses): never leave the group for it.
-        max_poll_interval_ms=30 * 60 * 1000,
+        # The runtime keeps polling (with full partitions paused) while messages are held for long.
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,

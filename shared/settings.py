@@ -38,6 +38,10 @@ class Settings(MiraSettings):
     kafka_session_timeout_ms: int = Field(10000, description="Group membership lapses after this silence.")
     kafka_heartbeat_interval_ms: int = 3000
     kafka_rebalance_timeout_ms: int = Field(30000, description="Time members get to rejoin in a rebalance.")
+    kafka_max_poll_interval_ms: int = Field(300000, gt=0, description="A member that polls less often leaves "
+                                            "its group; services keep polling while their work runs.")
+    kafka_request_timeout_ms: int = Field(30000, gt=0, description="A publish or commit the broker has not "
+                                          "answered by then fails (and is retried).")
     topic_prefix: str = "mira."
     create_topics: bool = Field(True, description="Create missing topics at start-up; off where Strimzi owns them.")
     topic_partitions: int = Field(4, ge=1, description="Partitions for topics the embedded broker creates.")

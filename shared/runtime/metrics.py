@@ -24,7 +24,25 @@ class RuntimeMetrics:
             labels, registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
         )
+        self.partitions = Gauge("mira_partitions_assigned", "Partitions this member owns", labels,
+                                registry=self.registry)
+        self.rebalances = Counter("mira_partitions_revoked", "Partitions given back in rebalances", labels,
+                                  registry=self.registry)
+        self.abandoned = Counter("mira_abandoned", "Messages left unfinished and uncommitted when their "
+                                 "partition was revoked or the service stopped", labels, registry=self.registry)
+        self.commit_failures = Counter("mira_commit_failures", "Commits the broker did not take", labels,
+                                       registry=self.registry)
+        self.broker_reachable = Gauge("mira_broker_reachable", "1 while the broker answers", labels,
+                                      registry=self.registry)
         self.stage = stage
+
+    def assigned(self, partitions: int) -> None:
+        self.partitions.labels(self.stage).set(partitions)
+
+    def revoked(self, partitions: int, abandoned: int) -> None:
+        self.partitions.labels(self.stage).set(0)
+        self.rebalances.labels(self.stage).inc(partitions)
+        self.abandoned.labels(self.stage).inc(abandoned)
 
     def finished(self, outcome: str, seconds: float) -> None:
         self.messages.labels(self.stage, outcome).inc()

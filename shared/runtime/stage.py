@@ -7,6 +7,7 @@ returned message goes is decided by its type (shared.kafka.TOPIC_OF).
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ In = TypeVar("In", bound=BaseModel)
 T = TypeVar("T")
 Output = BaseModel | Sequence[BaseModel] | None
 
+log = logging.getLogger(__name__)
+
 
 class StageContext:
     """What the runtime lends a stage: settings, a worker pool, publishing, HTTP routes, metrics."""
@@ -34,6 +37,7 @@ class StageContext:
         publish: Callable[[BaseModel], Awaitable[None]],
         http: web.Application,
         registry: CollectorRegistry,
+        on_crash: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.pool = pool
@@ -41,16 +45,27 @@ class StageContext:
         self.http = http
         self.registry = registry
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._on_crash = on_crash
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """CPU-bound or blocking work, off the event loop so heartbeats and other messages keep going."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """A background task of the stage (a folder watcher, say), cancelled when the service stops."""
-        task = asyncio.create_task(coro)
+        """A background task of the stage (a folder watcher, say), cancelled when the service stops. If it
+        dies of an error the service cannot go on without it: it goes unready and exits non-zero."""
+        task = asyncio.create_task(coro, name=getattr(coro, "__qualname__", None))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("background task %s died", task.get_name(), exc_info=exc)
+        if self._on_crash is not None:
+            self._on_crash(f"background task {task.get_name()} died: {type(exc).__name__}: {exc}")
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -68,7 +83,9 @@ class Stage(ABC, Generic[In]):
         return f"mira-{cls.name}"
 
     async def start(self, ctx: StageContext) -> None:
-        """Build clients and load models once, before the first message."""
+        """Build clients and load models once, before the first message. Raise Fatal (or ValueError) for
+        bad configuration; any other error (a database not reachable yet) makes the runtime call start()
+        again after a backoff, so connect to what may be down before registering routes or metrics."""
 
     @abstractmethod
     async def handle(self, message: In) -> Output:

@@ -33,13 +33,12 @@ def test_random_completion_orders_never_commit_an_unfinished_offset() -> None:
     for _ in range(200):
         tracker = OffsetTracker()
         offsets = list(range(rng.randint(1, 30)))
-        for o in offsets:
-            tracker.started("p0", o)
+        gen = {o: tracker.started("p0", o) for o in offsets}
         order = offsets[:]
         rng.shuffle(order)
         done: set[int] = set()
         for o in order:
-            tracker.finished("p0", o)
+            tracker.finished("p0", o, gen[o])
             done.add(o)
             commit = tracker.committable().get("p0")
             if commit is not None:
@@ -50,11 +49,26 @@ def test_random_completion_orders_never_commit_an_unfinished_offset() -> None:
 
 def test_revoked_partitions_are_forgotten() -> None:
     tracker = OffsetTracker()
-    tracker.started("a", 0)
-    tracker.started("b", 0)
-    tracker.finished("a", 0)
-    tracker.finished("b", 0)
+    gen_a = tracker.started("a", 0)
+    gen_b = tracker.started("b", 0)
+    tracker.started("b", 1)
+    tracker.finished("a", 0, gen_a)
+    tracker.finished("b", 0, gen_b)
     tracker.forget({"b"})
     assert tracker.committable() == {"a": 1}
-    tracker.finished("b", 1)  # a late finish for a revoked partition is ignored
+    assert not tracker.finished("b", 1, gen_b)  # a late finish for a revoked partition is ignored
     assert "b" not in tracker.committable()
+
+
+def test_late_finishes_from_before_a_revoke_never_move_the_new_owners_commit() -> None:
+    """Offsets 10-17 in flight, revoke, reassign, refetch 10; then the old 17 and the old 10 finish.
+    Committing 18 would lose 11-16 (still running) on a crash: nothing may be committable yet."""
+    tracker = OffsetTracker()
+    old = {o: tracker.started("p", o) for o in range(10, 18)}
+    tracker.forget({"p"})  # revoked, then assigned again
+    new = {o: tracker.started("p", o) for o in range(10, 18)}  # refetched from the last commit
+    tracker.finished("p", 17, old[17])
+    tracker.finished("p", 10, old[10])
+    assert tracker.committable() == {}
+    tracker.finished("p", 10, new[10])
+    assert tracker.committable() == {"p": 11}  # only the new generation's own progress counts
