@@ -62,8 +62,8 @@ def open_source(uri: str, settings: FramegridSettings, budget: ReadBudget | None
     except BaseException as e:
         reader.close()
         if isinstance(e, av.error.ArgumentError):  # the demuxer FFmpeg detected is not on the whitelist
-            raise BadInput("not a video format framegrid reads (playlists and file lists are refused unless "
-                           "MIRA_ALLOW_PLAYLISTS)") from None
+            raise BadInput("not a video format framegrid reads (not on its demuxer whitelist; HLS and DASH "
+                           "playlists need MIRA_ALLOW_PLAYLISTS)") from None
         if isinstance(e, (av.error.InvalidDataError, av.error.EOFError, av.error.PatchWelcomeError)):
             raise BadInput(f"not a readable video file ({e.strerror})") from None
         raise
