@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from shared import stats
 from shared.deadletters import read_dead_letters
 from shared.messages import DeadLetter
 from shared.store import browse
+
+STATS_TTL_S = 60.0
 
 
 @dataclass
@@ -52,16 +55,28 @@ async def failures(request: web.Request) -> web.Response:
                   running=pipeline is not None)
 
 
+async def _figures(request: web.Request) -> list[stats.TypeStats]:
+    """stats.compute reads every clip's newest version (a minute at a million): the page and its histogram
+    image, requested one after the other, share one reading for STATS_TTL_S."""
+    review = state(request)
+    cached = review.stats_cache
+    if cached is not None and time.monotonic() - cached[0] < STATS_TTL_S:
+        return cached[1]
+    figures = await blocking(stats.compute, review.store)
+    review.stats_cache = (time.monotonic(), figures)
+    return figures
+
+
 async def stats_page(request: web.Request) -> web.Response:
     review = state(request)
-    figures = await blocking(stats.compute, review.store)
+    figures = await _figures(request)
     usage = await blocking(browse.usage, review.store)
     return render(request, "stats.html", figures=figures, usage=usage)
 
 
 async def histogram(request: web.Request) -> web.Response:
     """The PNG `mira stats -o` writes, drawn by the same code."""
-    figures = await blocking(stats.compute, state(request).store)
+    figures = await _figures(request)
     return web.Response(body=await blocking(_png, figures), content_type="image/png",
                         headers={"Cache-Control": "no-store"})
 

@@ -15,6 +15,7 @@ from review.auth import Guard
 from review.settings import ReviewSettings
 from shared.blobstore import BlobStore
 from shared.settings import Settings
+from shared.stats import TypeStats
 from shared.store import RecordStore
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ class Review:
     blobs: BlobStore
     guard: Guard
     templates: jinja2.Environment
+    stats_cache: tuple[float, list[TypeStats]] | None = None  # (monotonic time, figures): see reports.py
 
 
 REVIEW = web.AppKey("review", Review)
