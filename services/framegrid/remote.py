@@ -201,6 +201,9 @@ class HttpReader:
                 conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
                 conn.sock.settimeout(min(self.read_timeout, max(0.01, self.budget.remaining_s())))
                 return conn, conn.getresponse()
+            except ssl.SSLCertVerificationError as e:
+                conn.close()
+                raise BadInput(f"the TLS certificate of {target.host} failed verification ({e.verify_message})") from None
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 last = e if isinstance(e, OSError) else OSError(str(e))
@@ -213,16 +216,15 @@ class HttpReader:
         if parts.scheme.lower() not in ("http", "https"):
             raise SourceRefused(f"scheme {parts.scheme!r}")
         rule = None if trusted else self.policy.url_rule(url)
-        host = Url.parse(url).host
+        where = Url.parse(url)
         try:
-            addresses = resolve(host, Url.parse(url).port)
+            addresses = resolve(where.host, where.port)
         except OSError:
-            raise SourceError(f"reading {redact(url)} failed: {host} could not be resolved") from None
+            raise SourceError(f"reading {redact(url)} failed: {where.host} could not be resolved") from None
         if not trusted:
             for address in addresses:
-                self.policy.check_address(rule, address, host)
-        return Target(url, parts.hostname or host, Url.parse(url).port, parts.scheme.lower() == "https",
-                      tuple(addresses))
+                self.policy.check_address(rule, address, where.host)
+        return Target(url, parts.hostname or where.host, where.port, where.scheme == "https", tuple(addresses))
 
     def _drop(self) -> None:
         if self._conn is not None:

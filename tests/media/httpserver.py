@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +38,8 @@ class Served:
 
 
 @contextmanager
-def serve_directory(root: Path) -> Iterator[tuple[str, Served]]:
-    """Serve `root` on a free loopback port; yields (base URL, counters)."""
+def serve_directory(root: Path, tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, Served]]:
+    """Serve `root` on a free loopback port (over TLS with `tls`); yields (base URL, counters)."""
     served = Served()
 
     class Handler(BaseHTTPRequestHandler):
@@ -110,10 +111,12 @@ def serve_directory(root: Path) -> Iterator[tuple[str, Served]]:
                     left -= len(chunk)
 
     server = _Server(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", served
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", served
     finally:
         server.shutdown()
         server.server_close()
