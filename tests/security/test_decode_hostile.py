@@ -56,6 +56,12 @@ async def test_endless_stream_is_dead_lettered_at_its_deadline_and_the_worker_se
     assert hung_up and endless.requests >= 1
 
 
+def test_endless_stream_is_cut_off_at_the_byte_budget() -> None:
+    with serve_endless_ts() as endless, pytest.raises(BadInput) as caught:
+        render(endless.url, allowed_sources="http://127.0.0.1:*", max_file_bytes=100_000, decode_timeout_s=60)
+    assert caught.value.reason == "read over 100000 bytes of the source (MIRA_MAX_FILE_BYTES)"
+
+
 def test_picture_growing_mid_stream_is_refused(tmp_path: Path) -> None:
     source = make_size_switch(tmp_path / "switch.ts", big=(6400, 6400))  # declares 160x96
     with pytest.raises(BadInput) as caught:
