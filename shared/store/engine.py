@@ -10,7 +10,7 @@ Version numbers are "max + 1" per clip, so two writers must not read the same ma
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -75,14 +75,16 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 @contextmanager
-def write_transaction(engine: Engine, lock_key: str) -> Iterator[Connection]:
-    """A transaction that holds the writers' lock for `lock_key` (SQLite: the whole database)."""
+def write_transaction(engine: Engine, lock_key: str | Collection[str]) -> Iterator[Connection]:
+    """A transaction that holds the writers' lock for `lock_key`, or for each of several keys (taken in
+    sorted order, so two writers of overlapping sets cannot deadlock); SQLite: the whole database."""
     with engine.connect() as conn:
         conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             if engine.dialect.name == "postgresql":
-                conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
-                    {"ns": _LOCK_NAMESPACE, "key": lock_key},
-                )
+                for key in [lock_key] if isinstance(lock_key, str) else sorted(set(lock_key)):
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
+                        {"ns": _LOCK_NAMESPACE, "key": key},
+                    )
             yield conn

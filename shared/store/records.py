@@ -8,7 +8,7 @@ result returns the version it already produced. Reads stream: a million rows cos
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Self
@@ -18,17 +18,15 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.selectable import NamedFromClause as Alias
 
-from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus, utcnow
-from shared.store import answers, migrations
+from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus
+from shared.store import answers, migrations, versions
 from shared.store import engine as engines
-from shared.store.convert import to_record
 from shared.store.schema import RECORD_COLUMNS, records
 
 Version = Literal["latest", "all"] | int
 Filter = Callable[[Alias], list[ColumnElement[bool]]]
 
 _STREAM_BATCH = 2000
-_RECORD_ATTEMPTS = 5
 _IDS_PER_QUERY = 1000
 
 
@@ -77,26 +75,11 @@ class RecordStore:
     def record(self, result: CaptionResult) -> tuple[CaptionRecord, bool]:
         """Store `result` as the clip's next version; (record, True), or (the existing record, False) when
         this job id was recorded before."""
-        for _ in range(_RECORD_ATTEMPTS):
-            try:
-                return self._record_once(result)
-            except sa.exc.IntegrityError:
-                continue  # a writer outside our lock took the version or the job id: look again
-        raise RuntimeError(
-            f"could not record job {result.job_id} after {_RECORD_ATTEMPTS} conflicting attempts"
-        )
+        return versions.record_all(self.engine, [result])[0]
 
-    def _record_once(self, result: CaptionResult) -> tuple[CaptionRecord, bool]:
-        with engines.write_transaction(self.engine, lock_key=result.clip.clip_id) as conn:
-            existing = _first(conn, _select(records).where(records.c.job_id == result.job_id))
-            if existing is not None:
-                return existing, False
-            newest = conn.scalar(
-                sa.select(sa.func.max(records.c.version)).where(records.c.clip_id == result.clip.clip_id)
-            )
-            record = to_record(result, (newest or 0) + 1, utcnow())
-            conn.execute(sa.insert(records).values(record.model_dump()))
-            return record, True
+    def record_all(self, results: Sequence[CaptionResult]) -> list[tuple[CaptionRecord, bool]]:
+        """`record` for several results in one transaction (shared.store.versions)."""
+        return versions.record_all(self.engine, results)
 
     def find_success(
         self, grid_sha256: str, short_caption: str | None, prompt_version: str, model: str
