@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-framegrid bench-caption bench-export bench-pipeline bench-review chaos lint clean
+.PHONY: install run test bench bench-framegrid bench-caption bench-export bench-pipeline bench-review bench-cli chaos lint clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ bench-pipeline: install
 # Gallery page time of `mira review` at 10, 10k and 1M records: must stay flat (keyset pages).
 bench-review: install
 	$(BIN)/python -m tests.bench.review
+
+# Start-up of `mira --help`, `mira status` and an embedded `mira caption one.mp4 --wait`, beside `python -c pass`.
+bench-cli: install
+	$(BIN)/python -m tests.bench.cli
 
 # Replicas of every stage killed, stopped and scaled while 300 clips flow; fails on a lost clip, an extra
 # record version or an answer paid twice (docs/reliability.md). More seeds: make chaos SEEDS="1 2 3".

@@ -18,7 +18,8 @@ STATUSES = get_args(CaptionStatus)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help=SUMMARY["export"])
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--format", choices=FORMATS, required=True,
+                   help="jsonl: one record per line; csv: MiraData meta columns; parquet: typed columns")
     p.add_argument(
         "--version",
         type=version_arg,
@@ -29,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt-version", help="only records made with this prompt version")
     p.add_argument("--model", help="only records made by this model")
     p.add_argument("--status", choices=STATUSES, help="only records with this status")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
+                   help="the file to write; missing folders are created")
 
 
 def version_arg(text: str) -> Version:

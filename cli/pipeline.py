@@ -31,6 +31,9 @@ FATAL_EXIT = 2
 FAST_FAILURE_S = 10.0  # an exit this soon after starting counts towards giving up
 GIVE_UP_AFTER = 3  # fast failures in a row
 BACKOFF_S = (0.5, 2.0)  # pause before the 2nd and 3rd start
+# The embedded broker answers a group's first JoinGroup after half the session timeout (1 s at least):
+# 5 s of every start at the default. Each group here has one member, so a short session costs nothing.
+EMBEDDED_GROUPS = {"MIRA_KAFKA_SESSION_TIMEOUT_MS": "2000", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 STALLED_GIVE_UP_S = 60.0  # a command's own pipeline: a service still failing to start after this is given up
 
 
@@ -70,6 +73,8 @@ class LocalPipeline:
                "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
         if self.log_dir is not None:  # a command's own pipeline: its HTTP ingest API must not hold MIRA_API_PORT
             env["MIRA_API_PORT"] = "0"
+        if self.broker and not {"MIRA_KAFKA_SESSION_TIMEOUT_MS", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS"} & set(os.environ):
+            env.update(EMBEDDED_GROUPS)
         return env
 
     def _write_pipeline(self) -> None:

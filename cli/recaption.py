@@ -86,7 +86,7 @@ async def _publish(request: RecaptionRequest, records: list, args: argparse.Name
         print("no pipeline is running: use --wait (an embedded one runs for the command) or start `mira up`",
               file=sys.stderr)
         return 2
-    async with pipeline_session(Settings()) as (settings, pipeline):
+    async with pipeline_session(Settings(), recaption=True) as (settings, pipeline):
         jobs = [job_for(r, request) for r in records]
         tracker = Tracker(settings, [j.job_id for j in jobs], Topic.RECORDS)
         try:

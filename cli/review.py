@@ -13,7 +13,7 @@ from cli.commands import SUMMARY
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help=SUMMARY["review"])
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback: MIRA_API_TOKENS)")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help=SUMMARY["run"])
-    p.add_argument("service", choices=list(STAGES))
+    p.add_argument("service", choices=list(STAGES), help="the stage to run in this process")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,15 +28,17 @@ def local_pipeline_captions(settings: Settings) -> bool:
 
 
 @asynccontextmanager
-async def pipeline_session(settings: Settings) -> AsyncIterator[tuple[Settings, LocalPipeline | None]]:
-    """Settings pointed at a live broker, and the embedded pipeline started for this command, if any."""
+async def pipeline_session(settings: Settings, recaption: bool = False
+                           ) -> AsyncIterator[tuple[Settings, LocalPipeline | None]]:
+    """Settings pointed at a live broker, and the embedded pipeline started for this command, if any (with
+    the recaption service only when the command publishes a recaption request)."""
     running = None if settings.kafka_bootstrap else broker.running_pipeline(settings.home)
     if running or settings.kafka_bootstrap:
         if running:
             settings = settings.model_copy(update={"kafka_bootstrap": running["bootstrap"]})
         yield settings, None
         return
-    services, _ = services_to_run()
+    services = [s for s in services_to_run()[0] if recaption or s != "recaption"]
     pipeline = LocalPipeline(settings, services, log_dir=settings.home / "logs")
     print(f"no pipeline running: starting an embedded one ({', '.join(services)}); logs in "
           f"{settings.home / 'logs'}", file=sys.stderr)

@@ -9,8 +9,6 @@ from collections import Counter
 from typing import TextIO
 
 from cli.tracker import Tracker
-from services.caption.request import estimate_usage
-from services.caption.settings import CaptionSettings
 from shared.messages import ClipJob
 from shared.settings import Settings
 from shared.topics import Topic
@@ -65,6 +63,9 @@ def usd(amount: float) -> str:
 
 
 def _print_skipped(tracker: Tracker, settings: Settings, out: TextIO) -> None:
+    from services.caption.request import estimate_usage  # loads the OpenAI SDK: only when it is needed
+    from services.caption.settings import CaptionSettings
+
     caption = CaptionSettings()
     model = caption.caption_model
     usages = [estimate_usage(model, h.grid.width, h.grid.height, caption) for h in tracker.progress.hinted.values()]

@@ -36,6 +36,13 @@ def test_up_leaves_nothing_running(mira_env: dict[str, str], tmp_path: Path, sig
     log = tmp_path / "up.log"
     proc = start_mira(mira_env, "up", log=log)
     wait_for_text(log, "caption consuming", proc)
+    if sig == signal.SIGTERM:  # while it runs, `mira status` finds it and lines its table up
+        status = mira(mira_env, "status")
+        table = status.stdout.splitlines()[1:8]
+        assert table[0].split() == ["stage", "consumes", "published", "done", "lag"], status.stdout
+        assert len({len(line) for line in table}) == 1, status.stdout  # numbers right-aligned under "lag"
+        assert [row.split()[0] for row in table[1:]] == ["ingest", "framegrid", "hint", "caption", "sink",
+                                                         "recaption"]
     proc.send_signal(sig)
     code = proc.wait(60)
     assert wait_until_none_left(mira_env["MIRA_HOME"], timeout_s=10) == {}

@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+from shared.store.records import RecordStore
 from tests.cli.conftest import mira, start_mira, wait_for_text
 from tests.fake_openai.server import FakeOpenAI
 
@@ -43,6 +44,17 @@ def test_rerun_of_recorded_clips_pays_nothing_and_says_so(mira_env: dict[str, st
     assert "recorded: 1 success (1 already recorded, no model call)" in again.stdout
     assert "this run: 0 model calls; tokens: 0 input (0 image), 0 output; cost $0.000000" in again.stdout
 
+    status = mira(mira_env, "status", "--json")  # no pipeline left running: the stored records only
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)
+    with RecordStore.open(f"sqlite:///{Path(mira_env['MIRA_HOME']).resolve() / 'mira.db'}") as store:
+        totals = store.totals()
+    assert shown["pipeline"] is None
+    assert shown["records"] == {"versions": 1, "clips": 1, "latest_by_status": {"success": 1},
+                                "input_tokens": totals.input_tokens, "image_tokens": totals.image_tokens,
+                                "output_tokens": totals.output_tokens, "cost_usd": round(totals.cost_usd, 6)}
+    assert totals.input_tokens > 0 and totals.cost_usd > 0
+
 
 def test_a_service_that_keeps_dying_is_given_up_with_its_last_lines(mira_env: dict[str, str],
                                                                    fake_openai: FakeOpenAI, clip: Path,
@@ -55,7 +67,10 @@ def test_a_service_that_keeps_dying_is_given_up_with_its_last_lines(mira_env: di
     killed: set[int] = set()
     deadline = time.monotonic() + 90
     while proc.poll() is None and time.monotonic() < deadline:
-        pid = json.loads(pipeline.read_text())["services"]["framegrid"]["pid"]
+        try:
+            pid = json.loads(pipeline.read_text())["services"]["framegrid"]["pid"]
+        except FileNotFoundError:  # the command is ending: its pipeline file goes first
+            continue
         if pid not in killed:
             os.kill(pid, signal.SIGKILL)
             killed.add(pid)
