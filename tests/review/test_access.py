@@ -119,3 +119,18 @@ async def test_grids_are_read_from_an_s3_blob_store(open_client: Callable[..., o
     reply = await client.get(f"/grids/{ref.sha256}.jpg")
     assert reply.status == 200 and await reply.read() == jpeg and reply.content_type == "image/jpeg"
     assert (await client.get(f"/grids/{elsewhere}.jpg")).status == 404
+
+
+async def test_captions_are_shown_as_text_not_markup(open_client: Callable[..., object], seeded: Seeded,
+                                                     tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'markup.db'}"
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    with RecordStore.open(database_url) as store:
+        base = result("clip-m", "job-m")
+        assert base.captions is not None
+        store.record(base.model_copy(update={"captions": base.captions.model_copy(update={"dense_caption": hostile})}))
+    client = await open_client(database_url=database_url)  # type: ignore[misc]
+    for path in ("/", "/clips/clip-m"):
+        page = await (await client.get(path)).text()
+        assert "<script>alert" not in page and "<img src=x" not in page
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
