@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
         from cli import interrupt
 
         state["pipeline"] = {"bootstrap": settings.kafka_bootstrap}
-        interrupt.run(_stream_state(settings, state))
+        code = interrupt.run(_stream_state(settings, state))
+        if code:
+            return code  # interrupted
     state["records"] = _records(settings or Settings())
     if args.json:
         print(json.dumps(state, indent=2))
@@ -113,7 +115,7 @@ def table(headers: list[str], rows: list[list[Any]], indent: str = "") -> str:
     return "\n".join(lines)
 
 
-async def _stream_state(settings: Settings, state: dict[str, Any]) -> None:
+async def _stream_state(settings: Settings, state: dict[str, Any]) -> int:
     from aiokafka import TopicPartition
 
     from services import STAGES, stage_class
@@ -131,8 +133,8 @@ async def _stream_state(settings: Settings, state: dict[str, Any]) -> None:
         stages = []
         for name in STAGES:
             stage = stage_class(name)
-            topic = kafka.topic_name(settings, stage.consumes)
-            mine = {tp: end for tp, end in ends.items() if tp.topic == topic}
+            consumed = kafka.topic_name(settings, stage.consumes)
+            mine = {tp: end for tp, end in ends.items() if tp.topic == consumed}
             done = await _committed(settings, stage.group_id(), list(mine))
             total = sum(mine.values())
             stages.append({"stage": name, "consumes": stage.consumes.value, "published": total, "done": done,
@@ -143,6 +145,7 @@ async def _stream_state(settings: Settings, state: dict[str, Any]) -> None:
         state["dead_letters"] = await _dead_letters(consumer, settings, ends)
     finally:
         await consumer.stop()
+    return 0
 
 
 async def _committed(settings: Settings, group_id: str, parts: list[Any]) -> int:
