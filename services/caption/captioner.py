@@ -118,5 +118,6 @@ class Captioner:
         completions = self.client.chat.completions.with_raw_response
         kwargs = {"model": model, "messages": msgs, **request.options(self.s)}
         if structured:
-            return await completions.parse(response_format=prompt.OUTPUT_SCHEMA, **kwargs)
+            # The schema `parse` would build on every call, built once; our own reply parser reads the body.
+            return await completions.create(response_format=request.response_format(), **kwargs)  # type: ignore[call-overload]
         return await completions.create(**kwargs)
