@@ -58,6 +58,12 @@ class Question:
         return CaptionOutcome("success", None, captions, self.model, self.prompt_version, Usage())
 
 
+@dataclass
+class Flight:
+    task: asyncio.Task[tuple[CaptionOutcome, bool]]  # (outcome, whether it was paid for here)
+    billed: bool = False  # whether a delivery has carried its cost yet
+
+
 class OneCall:
     def __init__(self, store: RecordStore, settings: CaptionSettings, run_blocking: RunBlocking) -> None:
         self.store = store
@@ -65,32 +71,37 @@ class OneCall:
         self.poll_s = settings.caption_claim_poll_s
         self.run = run_blocking
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.flights: dict[str, asyncio.Task[tuple[CaptionOutcome, bool]]] = {}
+        self.flights: dict[str, Flight] = {}
 
     async def ask(self, question: Question, call: Call) -> tuple[CaptionOutcome, bool]:
-        """The question's outcome, and whether this delivery paid for it (False: reused, or another
-        delivery's call, whose usage is not counted again)."""
+        """The question's outcome, and whether this delivery paid for it. Of the deliveries sharing a call,
+        the first one told of it carries its cost (also when the one that started it was cancelled by a
+        rebalance); the others report none, so records never count one call twice."""
         key = question.key
         flight = self.flights.get(key)
-        if flight is not None:
-            outcome, _ = await asyncio.shield(flight)
-            return replace(outcome, usage=Usage()), False
-        flight = asyncio.get_running_loop().create_task(self._fly(question, call))
-        self.flights[key] = flight
-        flight.add_done_callback(lambda done: self._landed(key, done))
-        return await asyncio.shield(flight)
+        if flight is None:
+            flight = Flight(asyncio.get_running_loop().create_task(self._fly(question, call)))
+            self.flights[key] = flight
+            flight.task.add_done_callback(lambda done: self._landed(key, done))
+        outcome, paid = await asyncio.shield(flight.task)
+        if paid and not flight.billed:
+            flight.billed = True
+            return outcome, True
+        return replace(outcome, usage=Usage()), False
 
     async def aclose(self) -> None:
         """Cancel flights still running (their claims are released, or lapse with their lease)."""
-        for flight in list(self.flights.values()):
-            flight.cancel()
-        await asyncio.gather(*self.flights.values(), return_exceptions=True)
+        tasks = [flight.task for flight in self.flights.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _landed(self, key: str, flight: asyncio.Task[Any]) -> None:
-        if self.flights.get(key) is flight:
+    def _landed(self, key: str, task: asyncio.Task[Any]) -> None:
+        flight = self.flights.get(key)
+        if flight is not None and flight.task is task:
             del self.flights[key]
-        if not flight.cancelled():
-            flight.exception()  # retrieved: its askers (if any are left) re-raise it themselves
+        if not task.cancelled():
+            task.exception()  # retrieved: its askers (if any are left) re-raise it themselves
 
     async def _fly(self, q: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         waited = False

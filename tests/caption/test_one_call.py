@@ -139,3 +139,21 @@ async def test_answer_logged_while_waiting_for_budget_is_used_not_paid_for(
         result = await asyncio.wait_for(task, 20)
     assert fake_openai.requests == []
     assert result.status == "success" and result.captions == answer and result.usage.cost_usd == 0
+
+
+async def test_a_call_outlives_its_revoked_delivery_and_the_refetch_gets_it(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    fake_openai.configure(latency_s=0.5)
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    async with caption_stage(settings) as stage:
+        first = asyncio.create_task(stage.handle(message))
+        async with asyncio.timeout(20):
+            while not fake_openai.requests:  # the model is answering
+                await asyncio.sleep(0.02)
+        first.cancel()  # a rebalance took the partition away
+        result = await stage.handle(message)  # it came back, and the message was fetched again
+    assert first.cancelled()
+    assert len(fake_openai.chat_requests) == 1
+    assert result.status == "success" and result.usage.cost_usd > 0  # the record carries the call's cost
