@@ -103,10 +103,7 @@ class RecordStore:
     def paid_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str) -> Captions | None:
         """Captions already paid for with this exact grid, hint, prompt and model: from a successful record,
         or from the answer log when the result never reached a record (a crash before the sink)."""
-        found = self.find_success(grid_sha256, hint, prompt_version, model)
-        if found is not None:
-            return found.as_captions()
-        return answers.recall(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model))
+        return answers.paid(self.engine, grid_sha256, hint, prompt_version, model)
 
     def remember_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str,
                         captions: Captions) -> None:
