@@ -1,5 +1,6 @@
 """Every store test runs twice: on a fresh SQLite file and on a fresh database in the local PostgreSQL
-(skipped, with the reason shown by `pytest -rs`, when that server cannot be reached)."""
+(skipped, with the reason shown by `pytest -rs`, when that server cannot be reached; failed instead where
+CI is set). Other folders import `store_url` for their tests across replicas."""
 
 from __future__ import annotations
 
