@@ -12,9 +12,10 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from shared import lifeline
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class EmbeddedBroker:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 15.0) -> str:
         self.launch()
@@ -61,16 +63,18 @@ class EmbeddedBroker:
         return self.address
 
     def launch(self) -> None:
-        """Start the broker without waiting for it (poll `ready()`). It runs under a watchdog
-        (shared.lifeline) that ends it when this process is gone, however this process ends."""
+        """Start the broker without waiting for it (poll `ready()`). It ends when this process does, however
+        this process ends: the parent-death signal, and a watchdog process for where that cannot act
+        (shared.lifeline). Call it from the main thread (the signal follows the thread that started it)."""
         self.home.mkdir(parents=True, exist_ok=True)
         url = f"tcp://{self.address}"
         broker = [_broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
         with open(self.home / "broker.log", "ab") as log_file:  # the broker keeps its own copy of the fd
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "shared.lifeline", str(os.getpid()), "--", *broker],
-                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                broker, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=lifeline.killed_with_parent,  # noqa: PLW1509 - one prctl call, no locks taken
             )
+        self._watchdog = lifeline.start_watchdog(self._proc.pid)
 
     def ready(self) -> bool:
         """Whether the broker accepts connections; raises when it exited instead."""
@@ -89,6 +93,13 @@ class EmbeddedBroker:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait()
+        if self._watchdog:  # it sees the broker gone within a quarter second
+            try:
+                self._watchdog.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._watchdog.kill()
+                self._watchdog.wait()
 
 
 def pipeline_file(home: Path) -> Path:

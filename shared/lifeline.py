@@ -5,8 +5,12 @@
 - `exit_with_owner(pid)`: for a service started by a local pipeline: the parent-death signal, plus a
   thread that notices the owner is gone (the owner may die before prctl runs; other systems have no
   prctl), asks for a clean stop, and ends the process for good if that takes longer than a grace period.
-- `python -m shared.lifeline OWNER_PID -- CMD...`: the broker watchdog. Runs CMD (the embedded broker) as
-  its child and ends it when the owner is gone or when asked to stop.
+- `python -m shared.lifeline OWNER_PID CHILD_PID`: a watchdog for a child that cannot watch for itself (the
+  embedded broker, a binary): it ends the child when the owner is gone, should the parent-death signal not
+  do it (other systems; or the owner thread that started the child ended, which also sends the signal).
+
+The parent-death signal follows the thread that started the child: start children from a thread that
+lives as long as they should (the main thread).
 """
 
 from __future__ import annotations
@@ -59,28 +63,43 @@ def exit_with_owner(owner_pid: int, grace_s: float = 5.0) -> None:
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
-def watchdog(owner_pid: int, cmd: list[str]) -> int:
-    """Run cmd until it exits, the owner is gone, or this process is asked to stop; return its status."""
-    killed_with_parent()
-    if os.getppid() != owner_pid:
-        return 1  # the owner died before we could tie ourselves to it
-    child = subprocess.Popen(cmd, preexec_fn=killed_with_parent)  # noqa: PLW1509 - prctl only, no locks
+def watchdog(owner_pid: int, child_pid: int) -> int:
+    """Wait until the owner or the child is gone; if the owner went first, end the child."""
+    die_with_parent(signal.SIGTERM)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
-    while child.poll() is None and not stop.is_set() and os.getppid() == owner_pid:
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.is_set() and os.getppid() == owner_pid and _alive(child_pid):
         stop.wait(WATCH_INTERVAL_S)
-    if child.poll() is None:
-        child.terminate()
+    if os.getppid() != owner_pid or (stop.is_set() and not _alive(owner_pid)):
+        _end(child_pid)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _end(pid: int, grace_s: float = 3.0) -> None:
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)):
         try:
-            child.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return child.wait()
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def start_watchdog(child_pid: int) -> subprocess.Popen[bytes]:
+    """Watch `child_pid` on behalf of this process (see watchdog)."""
+    return subprocess.Popen([sys.executable, "-m", "shared.lifeline", str(os.getpid()), str(child_pid)],
+                            stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 if __name__ == "__main__":
-    owner, separator, *command = sys.argv[1:]
-    if separator != "--" or not command:
-        raise SystemExit("usage: python -m shared.lifeline OWNER_PID -- CMD...")
-    sys.exit(watchdog(int(owner), command))
+    owner, child = (int(arg) for arg in sys.argv[1:3])
+    sys.exit(watchdog(owner, child))
