@@ -94,7 +94,8 @@ class EmbeddedBroker:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
-        if self._watchdog:  # it sees the broker gone within a quarter second
+        if self._watchdog:
+            self._watchdog.terminate()  # the owner is alive: it leaves the broker alone and exits
             try:
                 self._watchdog.wait(timeout=2)
             except subprocess.TimeoutExpired:
