@@ -4,6 +4,7 @@ apart from this run's calls and cost, files a folder scan passed over, and a ser
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -54,6 +55,11 @@ def test_rerun_of_recorded_clips_pays_nothing_and_says_so(mira_env: dict[str, st
                                 "input_tokens": totals.input_tokens, "image_tokens": totals.image_tokens,
                                 "output_tokens": totals.output_tokens, "cost_usd": round(totals.cost_usd, 6)}
     assert totals.input_tokens > 0 and totals.cost_usd > 0
+
+    exported = Path(mira_env["MIRA_HOME"]) / "records.csv"
+    assert mira(mira_env, "export", "--format", "csv", "-o", str(exported)).returncode == 0
+    row = next(csv.DictReader(exported.open()))
+    assert row["cost_usd"] == str(round(totals.cost_usd, 6))  # micro-dollars, no float noise
 
 
 def test_a_service_that_keeps_dying_is_given_up_with_its_last_lines(mira_env: dict[str, str],
