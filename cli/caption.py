@@ -95,7 +95,7 @@ async def _caption(args: argparse.Namespace) -> int:
         tracker = Tracker(settings, jobs, Topic.RECORDS if captioning else Topic.HINTED)
         try:
             if wait:
-                await tracker.start()
+                await tracker.start(fresh=pipeline is not None and pipeline.broker is not None)
             await publish_all(settings, [sub for sub, _ in jobs.values()])
             print(f"submitted {len(jobs)} clips", file=sys.stderr)
             if not wait:

@@ -91,7 +91,7 @@ async def _publish(request: RecaptionRequest, records: list, args: argparse.Name
         tracker = Tracker(settings, [j.job_id for j in jobs], Topic.RECORDS)
         try:
             if args.wait:
-                await tracker.start()
+                await tracker.start(fresh=pipeline is not None and pipeline.broker is not None)
             await publish_all(settings, [request])
             print(f"published recaption request {request.request_id}", file=sys.stderr)
             if not args.wait:

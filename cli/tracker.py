@@ -36,8 +36,9 @@ class Tracker:
         self.progress = JobProgress()
         self.consumer: AIOKafkaConsumer | None = None
 
-    async def start(self) -> None:
-        """Position at the end of every followed topic before anything is submitted."""
+    async def start(self, fresh: bool = False) -> None:
+        """Position at the end of every followed topic before anything is submitted. `fresh`: the topics
+        were created empty a moment ago (a broker this command started), so their ends need no asking."""
         self.consumer = kafka.make_consumer(self.settings, group_id=None)
         await self.consumer.start()
         parts = []
@@ -45,6 +46,11 @@ class Tracker:
             name = kafka.topic_name(self.settings, topic)
             for p in self.consumer.partitions_for_topic(name) or await self._partitions(name):
                 parts.append(TopicPartition(name, p))
+        if fresh:
+            self.consumer.assign(parts)
+            for tp in parts:
+                self.consumer.seek(tp, 0)
+            return
         ends = await kafka.end_offsets(self.consumer, parts)
         for tp, end in ends.items():
             self.consumer.seek(tp, end)
