@@ -124,6 +124,13 @@ def _project_sources() -> Iterator[Path]:
         yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
+def uses(service: str, setting: str) -> bool:
+    """Whether the service's own code reads a shared setting (`database_url`, `blob_url`): the services that
+    use the database or the object store, which alone get its credentials and network access."""
+    folder = ROOT / "services" / service
+    return any(f"settings.{setting}" in path.read_text() for path in sorted(folder.glob("*.py")))
+
+
 def settings_of(service: str, environ: dict[str, str]) -> dict[type[MiraSettings], MiraSettings]:
     """The service's settings as its process would load them from exactly `environ` (and nothing else)."""
     with mock.patch.dict(os.environ, environ, clear=True):

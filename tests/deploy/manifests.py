@@ -23,6 +23,9 @@ OVERLAYS = ("dev", "prod", "gpu")
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
 Obj = dict[str, Any]
+# Secret values the cluster's operator creates (docs/deploy.md), as a placeholder of the form settings check:
+# the database URL is a PostgreSQL URL. Other keys stand in as "<secret/key>".
+OPERATOR_SECRETS = {"database-url": "postgresql://mira@operator-secret.invalid/mira"}
 
 
 def render(kustomization: Path) -> list[Obj]:
@@ -125,13 +128,14 @@ class Rendered:
 
     def environ(self, deployment: Obj) -> dict[str, str]:
         """The process environment: Secrets the render holds are read; others (created by the operator of
-        the cluster) stand in as placeholders, and a missing optional key is left out as the kubelet does."""
+        the cluster) stand in as placeholders (OPERATOR_SECRETS), and a missing optional key is left out as
+        the kubelet does."""
         env = self.env(deployment)
         secrets = of_kind(self.objs, "Secret")
         environ = dict(env.values)
         for name, ref in env.secrets.items():
             if ref.name not in secrets:
-                environ[name] = f"<{ref.name}/{ref.key}>"
+                environ[name] = OPERATOR_SECRETS.get(ref.key, f"<{ref.name}/{ref.key}>")
                 continue
             data = secrets[ref.name].get("data", {})
             if ref.key in data:

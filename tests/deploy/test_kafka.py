@@ -13,6 +13,7 @@ from tests.deploy.manifests import Obj, Rendered, main_container, of_kind, servi
 
 # MIRA_KAFKA_SASL_MECHANISM (Kafka's names, as aiokafka takes them) -> KEDA's kafka trigger `sasl` value.
 KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
+KEDA_LOGIN = "mira-kafka-keda"  # the Secret with KEDA's Kafka user (describe-only: test_secrets.py)
 STRIMZI_BOOTSTRAP = re.compile(r"^(?P<cluster>[a-z0-9-]+)-kafka-bootstrap\.(?P<namespace>[a-z0-9-]+)\.svc")
 
 
@@ -98,11 +99,12 @@ def test_the_autoscaler_reaches_kafka_the_way_the_services_do(rendered: Rendered
         assert meta["sasl"] == KEDA_SASL[settings.kafka_sasl_mechanism or ""], name
         auth = auths[scaled_object["spec"]["triggers"][0]["authenticationRef"]["name"]]
         params = {ref["parameter"]: (ref["name"], ref["key"]) for ref in auth["spec"]["secretTargetRef"]}
+        # KEDA signs in as a user of its own (kafka-users.yaml), with the keys the services' logins have.
         env = rendered.env(deployment)
         credentials = {"username": "MIRA_KAFKA_SASL_USERNAME", "password": "MIRA_KAFKA_SASL_PASSWORD"}
         for parameter, setting in credentials.items():
-            ref = env.secrets[setting]
-            assert params[parameter] == (ref.name, ref.key), f"{name}: {parameter} is not {setting}'s"
+            assert params[parameter] == (KEDA_LOGIN, env.secrets[setting].key), f"{name}: {parameter}"
+            assert env.secrets[setting].name != KEDA_LOGIN, f"{name} signs in as KEDA"
         if settings.kafka_ssl_cafile:
             assert params["ca"] == _mounted_secret_file(deployment, settings.kafka_ssl_cafile), name
 

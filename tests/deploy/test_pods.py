@@ -4,12 +4,13 @@ bounded, locked down, given time to finish their slowest job, and loading their 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import PurePosixPath
 
 from services import STAGES
 from shared.settings import Settings
 from tests.deploy import code_facts
-from tests.deploy.manifests import Obj, Rendered, main_container, of_kind, pod_spec, quantity, service_of
+from tests.deploy.manifests import K8S, Obj, Rendered, main_container, of_kind, pod_spec, quantity, service_of
 
 COMMIT_MARGIN_S = 15  # after the shutdown grace: commit the finished offsets, close producer and consumer
 
@@ -119,14 +120,25 @@ def test_every_deployment_has_a_disruption_budget(rendered: Rendered) -> None:
         assert mine[0]["spec"].get("maxUnavailable", 0) >= 1, f"{name}: its budget would block every drain"
 
 
-def test_images_are_tagged_and_production_runs_the_project_version(rendered: Rendered) -> None:
+def test_images_are_tagged_and_production_pins_them_by_digest(rendered: Rendered) -> None:
+    """A tag can be moved to other contents; production names the exact image by its digest."""
     version = code_facts.project_version()
     for name, deployment in rendered.deployments().items():
         image = main_container(deployment)["image"]
-        _, _, tag = image.rpartition(":")
-        assert tag and "/" not in tag and tag != "latest", f"{name}: image {image} has no pinned tag"
-        if rendered.overlay != "dev":
-            assert tag == version, f"{name}: image {image}, project version {version}"
+        if rendered.overlay == "dev":
+            _, _, tag = image.rpartition(":")
+            assert tag and "/" not in tag and tag != "latest", f"{name}: image {image} has no pinned tag"
+        else:
+            assert re.fullmatch(r"[\w./-]+@sha256:[0-9a-f]{64}", image), f"{name}: {image} is not pinned by digest"
+    overlay = (K8S / "overlays" / rendered.overlay / "kustomization.yaml").read_text()
+    if rendered.overlay == "prod":
+        assert f"registry.example.com/mira:{version}" in overlay  # which release the digest is of
+
+
+def _repository(image: str) -> str:
+    """registry/name of "registry/name:tag" or "registry/name@sha256:..."."""
+    name = image.partition("@")[0]
+    return name.rpartition(":")[0] if ":" in name.rpartition("/")[2] else name
 
 
 def test_only_framegrid_gets_a_gpu_and_only_in_the_gpu_overlay(rendered: Rendered) -> None:
@@ -142,7 +154,7 @@ def test_only_framegrid_gets_a_gpu_and_only_in_the_gpu_overlay(rendered: Rendere
             loaded = _settings(rendered, deployment)
             devices = [s.decode_device for s in loaded.values() if hasattr(s, "decode_device")]
             assert devices == ["cuda"], f"{name}: MIRA_DECODE_DEVICE must be cuda on a GPU pod"
-            assert main_container(deployment)["image"].rpartition(":")[0].endswith("-gpu")
+            assert _repository(main_container(deployment)["image"]).endswith("-gpu")
 
 
 def test_metrics_of_every_pod_are_scraped(rendered: Rendered) -> None:
