@@ -123,8 +123,7 @@ class OneCall:
             except Answered as answered:
                 return q.reused(answered.captions), False
             if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
-                await self.run(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
-                               outcome.captions)
+                await self._remember(q, outcome.captions)
             return outcome, True
         finally:
             renewer.cancel()
@@ -134,6 +133,14 @@ class OneCall:
         found: Captions | None = await self.run(self.store.paid_answer, q.grid_sha256, q.hint, q.prompt_version,
                                                 q.model)
         return found
+
+    async def _remember(self, q: Question, captions: Captions) -> None:
+        try:
+            await self.run(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model, captions)
+        except sa.exc.SQLAlchemyError as exc:
+            # The answer is paid for and still goes out (the sink's record keeps it); raising would only make
+            # the retry pay again.
+            log.warning("could not log the answer to question %s (%s); publishing it anyway", q.key[:12], exc)
 
     async def _unanswered(self, q: Question) -> None:
         if (paid := await self._paid(q)) is not None:
