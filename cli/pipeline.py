@@ -96,7 +96,7 @@ class LocalPipeline:
                 proc.spawn()
                 self._write_pipeline()
             elif code == FATAL_EXIT:
-                self._give_up(name, "stopped on a fatal error")
+                self._give_up(name, "cannot work (it stopped on a fatal error)")
             elif proc.fast_failures(FAST_FAILURE_S) >= GIVE_UP_AFTER:
                 self._give_up(name, f"keeps failing: exited with {code} within {FAST_FAILURE_S:g} s of starting, "
                                     f"{GIVE_UP_AFTER} times in a row; not restarting it")
