@@ -82,9 +82,19 @@ class Fleet:
         replica.started = time.time()
         self.starts += 1
 
+    def joined(self, replica: Replica) -> bool:
+        """Whether its current process has been given partitions (the runtime logs each assignment)."""
+        try:
+            text = (self.logs / f"{replica.name}.log").read_text(errors="replace")
+        except OSError:
+            return False
+        marker = f"[{replica.pid}] {replica.stage} assigned ["
+        return any(line.partition(marker)[2][:1].isdigit() for line in text.splitlines() if marker in line)
+
     def live(self, stage: str | None = None) -> list[Replica]:
         return [r for r in self.replicas if r.proc is not None and r.proc.poll() is None and not r.retired
-                and r.proc.pid not in self.terms and (stage is None or r.stage == stage)]
+                and r.proc.pid not in self.terms and r.proc.pid not in self.kills
+                and (stage is None or r.stage == stage)]
 
     def kill(self, replica: Replica) -> None:
         assert replica.proc is not None
@@ -137,5 +147,10 @@ class Fleet:
         return at is not None and start - 0.05 <= at <= start + window_s
 
     def bad_exits(self) -> list[Exit]:
-        """Exits the platform would flag: crashes, and SIGTERMs that did not end in a clean exit 0."""
-        return [e for e in self.exits if e.how in ("crashed", "hung") or (e.how == "stopped" and e.code != 0)]
+        """Crashes (exits nobody asked for) and hangs (SIGTERM not honoured, SIGKILLed after the grace)."""
+        return [e for e in self.exits if e.how in ("crashed", "hung")]
+
+    def unclean_stops(self) -> list[Exit]:
+        """SIGTERMs that ended with a non-zero status (the service says it overran its grace), apart from
+        -SIGTERM: a process stopped before it had set up its handler, still starting, which is clean too."""
+        return [e for e in self.exits if e.how == "stopped" and e.code not in (0, -signal.SIGTERM)]

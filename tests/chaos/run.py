@@ -79,8 +79,7 @@ async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache:
     fake.start()
     fleet = Fleet(replica_env(settings, fake, cache, config), home / "logs")
     monkey = Monkey(fleet, config.plan, seed,
-                    busy=lambda r: any(c.caller == r.pid and not c.finished for c in fake.calls),
-                    working=lambda r: any(c.caller == r.pid for c in fake.calls))
+                    busy=lambda r: any(c.caller == r.pid and not c.finished for c in fake.calls))
     letters = DeadLetterReader(settings)
     began = time.time()
     try:
@@ -104,7 +103,7 @@ async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache:
 async def _work(config: Config, settings: Settings, fleet: Fleet, monkey: Monkey, fake: FakeOpenAI,
                 letters: DeadLetterReader, wanted: set[str], began: float, report: bool) -> bool:
     """Supervise and unleash the monkey until every clip is recorded or dead-lettered, or the deadline.
-    The first tick comes once the model server has its first request: work is flowing through every stage."""
+    The first tick comes once a replica has a model call in flight: work is flowing through the stages."""
     assert settings.database_url
     store = RecordStore.open(settings.database_url)
     next_tick: float | None = None
@@ -114,9 +113,9 @@ async def _work(config: Config, settings: Settings, fleet: Fleet, monkey: Monkey
         while time.time() - began < config.deadline_s:
             fleet.supervise(config.grace_s + 10)
             now = time.time()
-            if next_tick is None and fake.calls:
+            if next_tick is None and monkey.armed():
                 next_tick = now
-            if next_tick is not None and now >= next_tick and not monkey.done and now - began < config.chaos_s:
+            if next_tick is not None and now >= next_tick and not monkey.exhausted and now - began < config.chaos_s:
                 monkey.tick(f"{sum(c.finished == 0 for c in fake.calls)} model calls in flight")
                 next_tick = now + config.plan.tick_s
             monkey.follow_up()
@@ -166,6 +165,7 @@ def _outcome(seed: int, settings: Settings, fleet: Fleet, monkey: Monkey, fake: 
     avoidable, unavoidable = repeats(calls, died)
     notes = [f"dead letter from {d.stage}: {d.reason}" for d in dead][:10]
     notes += [f"{e.name} (pid {e.pid}) {e.how}, exit {e.code}" for e in fleet.bad_exits()]
+    notes += [f"{e.name} (pid {e.pid}) stopped by SIGTERM with exit {e.code}" for e in fleet.unclean_stops()]
     return Outcome(
         seed=seed, clips=len(wanted), recorded_once=sum(1 for n in versions.values() if n == 1),
         lost=len(wanted - set(versions) - dead_clips), extra_versions=sum(n - 1 for n in versions.values()),

@@ -25,7 +25,7 @@ ANSWER_WINDOW_S = 2.0  # time a caller has, after the answer arrived, to write i
 
 COLUMNS = ("seed", "clips", "recorded once", "lost", "extra versions", "model calls", "429s",
            "paid twice: answer returned", "paid twice: killed mid-call", "dead letters", "kills", "stops",
-           "scale ups/downs", "bad exits", "wall s", "result")
+           "scale ups/downs", "crashes/hangs", "wall s", "result")
 
 
 @dataclass

@@ -21,12 +21,13 @@ from services.framegrid.render import render_grid
 from services.framegrid.settings import FramegridSettings
 from shared.blobstore import open_blobstore
 from shared.broker import free_port
-from shared.messages import ClipSpan, GridInfo, Hint, HintReady
+from shared.messages import CaptionResult, ClipSpan, GridInfo, Hint, HintReady
 from shared.settings import Settings
 from shared.store.records import RecordStore
+from shared.topics import Topic
 from tests.conftest import FAST_GROUPS
 from tests.fake_openai.server import FakeOpenAI
-from tests.kafka_io import publish
+from tests.kafka_io import publish, read_all
 from tests.media.videos import make_video
 
 CLIPS = 4
@@ -91,7 +92,9 @@ async def test_a_caption_service_killed_before_committing_never_pays_again(
         caption = service("caption", settings, fake, MIRA_COMMIT_INTERVAL_S="3600")  # never commits in time
         await publish(settings, *jobs)
         await wait_for(lambda: len(fake.chat_requests) == CLIPS)
-        await asyncio.sleep(1)  # the last answer is logged and published
+        # Every result on the captions topic: each answer was logged before its result was published.
+        published = await read_all(settings, Topic.CAPTIONS, CaptionResult, expect=CLIPS, timeout_s=60)
+        assert len(published) == CLIPS
         caption.send_signal(signal.SIGKILL)  # the crash: model paid, results published, offsets not committed
         caption.wait()
         port = free_port()

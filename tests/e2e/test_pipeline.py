@@ -75,6 +75,7 @@ def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
     try:
         result = mira(mira_env, "caption", str(clips), "--manifest", str(manifest), "--wait")
         chaos.join(5)
+        assert killed, f"the caption service was never stopped mid-run (no model request arrived): {result.stdout}"
         restarted = wait_for(lambda: up.services()["caption"]["pid"] != killed[0])
         out = tmp_path / "out.jsonl"
         exported = mira(mira_env, "export", "--format", "jsonl", "-o", str(out))
