@@ -3,7 +3,7 @@
 Whoever can call this decides what the pipeline reads and pays to caption, so every request passes, in
 this order: a bearer token (compared in constant time; 401), a per-token rate (429 with Retry-After), a
 body limit (413), JSON (400, with no traceback in the log), the clip model (422), a cap on clips per request
-(413); then the stage's own checks (ids, hint length, source policy: 422/403; a job id taken by another
+(413); then the stage's own checks (ids, hint length, source policy: 422; a job id taken by another
 submission: 409). A request is taken whole or not at all: every clip is checked before any is published.
 """
 
