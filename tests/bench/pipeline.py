@@ -7,8 +7,9 @@ then the recaption pass (`mira recaption --all --model other --wait`, grids reus
 passes (MIRA_BENCH_EXTRA_PASSES, default 2) to show whether the caption process's memory stays flat. It
 prints clips/s, CPU ms per clip of every process, peak memory per process, and the Kafka-only floor of the
 same topology measured in the same run. Then, on PostgreSQL (when reachable), the recaption pass with one
-and with two caption and sink replicas (scale-out). Clips/s count from the moment the command has
-published its work until it returns with every clip recorded. Exit status 1 when a pass loses clips.
+and with two caption and sink replicas (scale-out; MIRA_BENCH_SCALE_OUT=0 skips it). Clips/s count from
+the moment the command has published its work until it returns with every clip recorded. Exit status 1
+when a pass loses clips.
 
 MIRA_BENCH_PY_SPY=/path/to/py-spy also samples caption, sink and framegrid during the first two passes
 (folded stacks in bench-out/profiles/NAME.txt).
@@ -196,7 +197,8 @@ def main() -> int:
         floor_rate = measure_floor(pipeline, folder, count, tmp / "sqlite")
         report(results, floor_rate, pipeline)
         print("\n" + "\n".join(memory))
-        ok &= scale_out(stack, tmp, folder, count, floor_rate)
+        if os.environ.get("MIRA_BENCH_SCALE_OUT", "1") != "0":
+            ok &= scale_out(stack, tmp, folder, count, floor_rate)
     return 0 if ok else 1
 
 
