@@ -23,7 +23,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench: bench-framegrid bench-caption bench-export bench-review
+bench: bench-framegrid bench-caption bench-export bench-review bench-pipeline
 
 bench-framegrid: install
 	$(BIN)/python -m tests.bench.framegrid
