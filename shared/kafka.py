@@ -45,6 +45,7 @@ TOPIC_OF: dict[type[BaseModel], Topic] = {
 }
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+JOIN_MARGIN_MS = 5000  # what Kafka's own clients add to the rebalance timeout for a JoinGroup request
 
 
 def topic_name(settings: Settings, topic: Topic) -> str:
@@ -105,7 +106,8 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **extr
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
         # The runtime keeps polling (with full partitions paused) while messages are held for long.
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
-        request_timeout_ms=settings.kafka_request_timeout_ms,
+        # A join is answered only once the whole group has rejoined (up to the rebalance timeout).
+        request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_rebalance_timeout_ms + JOIN_MARGIN_MS),
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         rebalance_timeout_ms=settings.kafka_rebalance_timeout_ms,

@@ -57,12 +57,17 @@ def sub(source: str) -> ClipSubmission:
 
 async def run_until(runner: Runner, predicate, timeout_s: float = 30) -> asyncio.Task[int]:
     task = asyncio.create_task(runner.run())
+    await wait_until(predicate, task, timeout_s)
+    return task
+
+
+async def wait_until(predicate, task: asyncio.Task[int], timeout_s: float = 30) -> None:
+    """Until predicate() holds; fails when the service ended first or the time is up."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "timed out"
         assert not task.done(), task.result()
         await asyncio.sleep(0.05)
-    return task
 
 
 async def test_outputs_dead_letters_and_retries(settings: Settings) -> None:
@@ -134,13 +139,16 @@ async def test_stop_finishes_in_flight_work_and_commits_it(settings: Settings) -
     runner.request_stop()  # what SIGTERM does
     assert await task == 0
     assert len(await read_all(settings, Topic.CLIPS, ClipJob, expect=4)) == 4
-    # Everything finished before the stop was committed: a new instance redoes nothing.
+    # Everything finished before the stop was committed: a new instance, once assigned the partitions (all
+    # of them: it is the group's only member), starts reading after all four messages and redoes nothing.
     second = ScriptedStage()
     runner2 = Runner(second, settings)
-    task2 = await run_until(runner2, lambda: runner2.health.ready)
-    await asyncio.sleep(2)
+    task2 = await run_until(runner2, lambda: runner2.consumer is not None and bool(runner2.consumer.assignment()))
+    assert runner2.consumer is not None
+    positions = [await runner2.consumer.position(tp) for tp in runner2.consumer.assignment()]
     runner2.request_stop()
     await task2
+    assert sum(positions) == 4
     assert sum(second.calls.values()) == 0
 
 

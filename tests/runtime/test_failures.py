@@ -1,0 +1,120 @@
+"""Failures the runtime must surface instead of stalling: a dead letter that cannot be written, a
+background task that dies, a broker that is not there at start-up. Each ends (or waits) visibly: unready,
+one clear log line per attempt, and a non-zero exit where a restart is the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from shared.broker import EmbeddedBroker, free_port
+from shared.runtime.runner import HARD_EXIT_MARGIN_S, Runner
+from shared.settings import Settings
+from tests.conftest import FAST_GROUPS
+from tests.kafka_io import publish
+from tests.runtime.stages import CrashingWatcherStage, RejectingStage
+from tests.runtime.test_runner import run_until, sub, wait_until
+
+
+async def test_a_dead_letter_that_cannot_be_written_fails_the_service(
+        own_broker: EmbeddedBroker, own_settings: Settings) -> None:
+    own_broker.start()
+    settings = own_settings.model_copy(update={"kafka_request_timeout_ms": 1000, "max_attempts": 2,
+                                               "shutdown_grace_s": 2})
+    await publish(settings, sub("bad:1"))
+    stage = RejectingStage()
+    runner = Runner(stage, settings)
+    task = await run_until(runner, stage.handling.is_set)
+    own_broker.stop()  # nothing can be written any more
+    stage.gate.set()
+    code = await asyncio.wait_for(task, 60)  # before the fix: retried nothing and stalled, ready, forever
+    assert code == 1
+    assert runner.failure is not None and "cannot write dead letters" in runner.failure
+    assert not runner.health.ready
+
+
+async def test_a_crashed_background_task_fails_the_service(settings: Settings) -> None:
+    runner = Runner(CrashingWatcherStage(), settings)
+    code = await asyncio.wait_for(runner.run(), 60)
+    assert code == 1
+    assert runner.failure == "background task CrashingWatcherStage._watch died: OSError: the watched folder is gone"
+    assert not runner.health.ready
+
+
+async def test_a_broker_unreachable_at_start_is_retried_with_one_line_per_attempt(
+        own_broker: EmbeddedBroker, own_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    runner = Runner(RejectingStage(), own_settings)
+    retries = lambda: [r for r in caplog.records if "cannot create topics yet" in r.getMessage()]
+    task = await run_until(runner, lambda: len(retries()) >= 3)
+    assert not runner.health.ready
+    own_broker.start()
+    await wait_until(lambda: runner.health.ready, task)
+    runner.request_stop()
+    assert await task == 0
+    lines = [r.getMessage() for r in retries()]
+    assert [int(re.search(r"attempt (\d+)", line)[1]) for line in lines] == list(range(1, len(lines) + 1))  # type: ignore[index]
+    assert all("KafkaConnectionError" in line and "retrying in" in line for line in lines)
+    # The client library's own complaints about each failed connection were held back.
+    noisy = [r for r in caplog.records if r.name.startswith("aiokafka") and r.levelno >= logging.WARNING]
+    assert noisy == []
+
+
+async def test_sigterm_while_the_broker_is_gone_ends_the_service_within_its_grace(
+        own_broker: EmbeddedBroker, own_settings: Settings, tmp_path: Path) -> None:
+    own_broker.start()
+    grace_s, port = 3, free_port()
+    env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": own_broker.address, "MIRA_HOME": str(tmp_path / "service"),
+           "MIRA_HEALTH_HOST": "127.0.0.1", "MIRA_HEALTH_PORT": str(port), "MIRA_API_PORT": str(free_port()),
+           "MIRA_SHUTDOWN_GRACE_S": str(grace_s),
+           "MIRA_TOPIC_PREFIX": own_settings.topic_prefix, **{f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()}}
+    output = tmp_path / "ingest.log"
+    proc = run_service("ingest", env, output)
+    try:
+        await readiness_becomes(port, 200)
+        own_broker.stop()
+        await readiness_becomes(port, 503)  # not ready while the broker is gone
+        lost = output.read_text().count("broker unreachable")
+        await readiness_becomes(port, 503, after_lines=lambda: output.read_text().count("broker unreachable") > lost)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, grace_s + HARD_EXIT_MARGIN_S)  # before: still running after 35 min
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = output.read_text()
+    assert code == 1, text[-2000:]  # it could not commit or leave its group cleanly: non-zero
+    # The client library's error per connection attempt (dozens a second) was held back: a few lines at most.
+    assert len(re.findall(r"ERROR aiokafka", text)) < 10, text[-3000:]
+
+
+def run_service(name: str, env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
+    """`mira run NAME` as its own process, as a container runs it."""
+    with open(output, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+async def readiness_becomes(port: int, status: int, after_lines: Callable[[], bool] = lambda: True,
+                            timeout_s: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                    if response.status == status and after_lines():
+                        return
+            except aiohttp.ClientError:
+                pass  # not listening yet
+            assert asyncio.get_running_loop().time() < deadline, f"/readyz never answered {status}"
+            await asyncio.sleep(0.1)
