@@ -97,7 +97,7 @@ async def test_a_member_joining_while_work_is_in_flight_causes_no_early_commit_a
 
 async def test_a_handler_slower_than_max_poll_interval_keeps_its_partitions(
         settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="shared.runtime.runner")
+    caplog.set_level(logging.INFO, logger="shared.runtime.consume")
     settings = settings.model_copy(update={"max_in_flight": 1, "kafka_max_poll_interval_ms": 1000})
     await publish(settings, *[sub(f"slow:{i}") for i in range(3)])
     stage = SlowStage(1.6)  # each message takes longer than the poll interval allows
