@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
@@ -36,16 +37,14 @@ def backoff(settings: Settings, attempt: int, after_s: float | None = None) -> f
     return random.uniform(ceiling / 2, ceiling)  # jitter: replicas do not retry in lockstep
 
 
+@dataclass
 class Handling:
-    def __init__(self, stage: Stage, settings: Settings, metrics: RuntimeMetrics,
-                 publish: Callable[[BaseModel], Awaitable[None]], fatal: Callable[[str], None],
-                 fail: Callable[[str], None]) -> None:
-        self.stage = stage
-        self.settings = settings
-        self.metrics = metrics
-        self.publish = publish
-        self.fatal = fatal
-        self.fail = fail
+    stage: Stage
+    settings: Settings
+    metrics: RuntimeMetrics
+    publish: Callable[[BaseModel], Awaitable[None]]
+    fatal: Callable[[str], None]  # the service must stop: exit 2
+    fail: Callable[[str], None]  # the service must be restarted: exit 1
 
     async def process(self, record: ConsumerRecord) -> bool:
         """Handle one record; True when it is finished (handled or dead-lettered) and may be committed."""
