@@ -51,9 +51,11 @@ def grids(count: int) -> list[bytes]:
     return out
 
 
-def start_server(latency: float, rpm: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(latency: float = 0.0, rpm: int | None = None) -> tuple[subprocess.Popen[str], str]:
+    """The fake OpenAI server in its own process (no rate limit without `rpm`) and its base URL."""
+    limit = [] if rpm is None else ["--rpm", str(rpm)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--latency", str(latency), "--rpm", str(rpm)],
+        [sys.executable, "-m", "tests.fake_openai", "--latency", str(latency), *limit],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from services import STAGES
 from shared import broker
+from tests.bench.caption import start_server
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 # Zero latency and no rate limit on the model side: whatever limits throughput is ours.
@@ -49,16 +50,6 @@ class Proc:
         return self.popen.pid
 
 
-def start_model_server() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fake_openai"], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise SystemExit(f"model server did not start: {line!r}")
-    return proc, line.removeprefix("listening on ").strip()
-
-
 class Pipeline:
     """Start with `start()`, add replicas with `add(name)`, always `stop()` (kills what it started)."""
 
@@ -71,7 +62,7 @@ class Pipeline:
 
     def start(self) -> None:
         bootstrap = self.broker.start()
-        model, base_url = start_model_server()
+        model, base_url = start_server()  # zero latency, no rate limit
         self.procs.append(Proc("model server", model))  # type: ignore[arg-type]
         self.procs.append(Proc("broker", self.broker._proc))  # type: ignore[arg-type]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRA_", "OPENAI_"))}
