@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 from shared.messages import ClipSubmission
-from shared.runtime.errors import BadInput
+from shared.runtime.errors import BadInput, Fatal
 from shared.runtime.stage import Stage, StageContext
 from shared.topics import Topic
 
@@ -59,6 +59,20 @@ class CrashingWatcherStage(Stage[ClipSubmission]):
     async def _watch(self) -> None:
         await asyncio.sleep(0.5)
         raise OSError("the watched folder is gone")
+
+    async def handle(self, message: ClipSubmission) -> None:
+        return None
+
+
+class MisconfiguredStage(Stage[ClipSubmission]):
+    """Refuses to start, as a stage does when a setting makes it unusable."""
+
+    name = "misconfigured"
+    consumes = Topic.SUBMISSIONS
+    message = ClipSubmission
+
+    async def start(self, ctx: StageContext) -> None:
+        raise Fatal("MIRA_SOMETHING is not usable")
 
     async def handle(self, message: ClipSubmission) -> None:
         return None

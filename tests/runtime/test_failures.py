@@ -17,12 +17,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from services.sink.handler import SinkStage
 from shared.broker import EmbeddedBroker, free_port
 from shared.runtime.runner import HARD_EXIT_MARGIN_S, Runner
 from shared.settings import Settings
 from tests.conftest import FAST_GROUPS
 from tests.kafka_io import publish
-from tests.runtime.stages import CrashingWatcherStage, RejectingStage
+from tests.runtime.stages import CrashingWatcherStage, MisconfiguredStage, RejectingStage
 from tests.runtime.test_runner import run_until, sub, wait_until
 
 
@@ -118,3 +119,20 @@ async def readiness_becomes(port: int, status: int, after_lines: Callable[[], bo
                 pass  # not listening yet
             assert asyncio.get_running_loop().time() < deadline, f"/readyz never answered {status}"
             await asyncio.sleep(0.1)
+
+
+async def test_a_database_unreachable_at_start_is_retried_and_a_configuration_error_is_not(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    unreachable = settings.model_copy(update={"database_url": f"postgresql://mira@127.0.0.1:{free_port()}/mira"})
+    sink = Runner(SinkStage(), unreachable)
+    retries = lambda: [r.getMessage() for r in caplog.records if "sink: cannot start yet" in r.getMessage()]
+    task = await run_until(sink, lambda: len(retries()) >= 2)  # before: the first failure ended the service
+    sink.request_stop()
+    assert await task == 0
+    assert all("cannot reach the record store" in line and "attempt" in line for line in retries())
+    # A stage that finds its configuration unusable exits 2 at once, without a retry.
+    caplog.clear()
+    code = await asyncio.wait_for(Runner(MisconfiguredStage(), settings).run(), 30)
+    assert code == 2
+    assert not [r for r in caplog.records if "cannot start yet" in r.getMessage()]
