@@ -118,9 +118,6 @@ class LocalPipeline:
         for proc in self.procs.values():
             proc.note = None
 
-    def tail(self, name: str, lines: int = 5) -> str:
-        return self.procs[name].tail(lines)
-
     async def stop(self, timeout_s: float = 30.0) -> None:
         for proc in self.procs.values():
             proc.signal_group(signal.SIGTERM)
