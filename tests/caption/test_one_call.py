@@ -157,3 +157,24 @@ async def test_a_call_outlives_its_revoked_delivery_and_the_refetch_gets_it(
     assert first.cancelled()
     assert len(fake_openai.chat_requests) == 1
     assert result.status == "success" and result.usage.cost_usd > 0  # the record carries the call's cost
+
+
+async def test_a_live_owner_keeps_its_claim_past_the_lease_by_renewing_it(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model takes three leases to answer: the owner renews, so the other replica waits instead of
+    taking the question over and paying for it again."""
+    monkeypatch.setenv("MIRA_CAPTION_CLAIM_LEASE_S", "0.6")
+    fake_openai.configure(latency_s=1.8)
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    async with caption_stage(settings) as owner, caption_stage(settings) as other:
+        first = asyncio.create_task(owner.handle(message))
+        async with asyncio.timeout(20):
+            while not fake_openai.requests:  # the owner's call is on its way
+                await asyncio.sleep(0.02)
+        second = await other.handle(message)
+        assert (await first).status == "success"
+    assert len(fake_openai.chat_requests) == 1
+    assert second.status == "success" and second.usage.cost_usd == 0
