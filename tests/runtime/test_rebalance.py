@@ -73,7 +73,7 @@ async def commits_checked(settings: Settings, group: str, where: dict[tuple[int,
 
 async def test_a_member_joining_while_work_is_in_flight_causes_no_early_commit_and_no_rerun(
         settings: Settings) -> None:
-    n = 12
+    n = 16  # enough that the first member is still busy when the second one has joined
     settings = settings.model_copy(update={"max_in_flight": 4})
     await kafka.ensure_topics(settings)  # two partitions, not what the broker would make on first use
     await publish(settings, *[sub(f"slow:{i}") for i in range(n)])
