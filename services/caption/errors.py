@@ -72,17 +72,18 @@ def connection_problem(exc: openai.APIConnectionError) -> str:
     SDK's own "Connection error." leaves to its chained causes."""
     url = exc.request.url
     where = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"timed out waiting for {where}"
-    for cause in _causes(exc):
+    for cause in _causes(exc):  # first: some transports report every failed connect as a timeout
         if isinstance(cause, socket.gaierror):
             return f"DNS lookup failed for {url.host} ({cause.strerror})"
-        if isinstance(cause, ssl.SSLCertVerificationError):
+        # (aiohttp's wrappers are SSL errors too, without the details: the error they wrap comes next)
+        if isinstance(cause, ssl.SSLCertVerificationError) and getattr(cause, "verify_message", None):
             return f"TLS certificate of {where} not accepted ({cause.verify_message})"
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS handshake with {where} failed ({cause.reason or cause})"
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None):
+            return f"TLS handshake with {where} failed ({cause.reason})"
         if isinstance(cause, ConnectionRefusedError):
             return f"connection refused to {where}"
+    if isinstance(exc, openai.APITimeoutError):
+        return f"timed out waiting for {where}"
     return f"cannot connect to {where} ({exc.__cause__ or exc})"
 
 
