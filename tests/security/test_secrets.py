@@ -81,7 +81,7 @@ def test_a_signed_url_token_never_reaches_records_topics_dead_letters_or_exports
         env = {**mira_env, "MIRA_ALLOWED_SOURCES": base}
         up = Up(env)
         try:
-            result = mira(env, "caption", signed, gone, "--wait", timeout=120)
+            result = mira(env, "caption", signed, gone, "--wait")
             bootstrap = json.loads((up.home / "pipeline.json").read_text())["bootstrap"]
             topics = asyncio.run(_read_topics(Settings(home=up.home, kafka_bootstrap=bootstrap)))
             exports = {fmt: tmp_path / f"records.{fmt}" for fmt in ("csv", "jsonl")}
