@@ -141,10 +141,10 @@ class Fleet:
                 r.proc.wait()
         self.supervise(grace_s=0)
 
-    def killed_within(self, pid: int | None, start: float, window_s: float) -> bool:
-        """Whether the harness SIGKILLed `pid` between `start` and `start + window_s`."""
+    def killed_between(self, pid: int | None, start: float, end: float) -> bool:
+        """Whether the harness SIGKILLed `pid` between `start` and `end`."""
         at = self.kills.get(pid) if pid is not None else None
-        return at is not None and start - 0.05 <= at <= start + window_s
+        return at is not None and start <= at <= end
 
     def bad_exits(self) -> list[Exit]:
         """Crashes (exits nobody asked for) and hangs (SIGTERM not honoured, SIGKILLed after the grace)."""

@@ -4,8 +4,8 @@ and scales a stage up or down by one extra replica, so consumer groups rebalance
 Odd ticks start an extra replica, even ticks stop one. An extra is stopped only once it has joined its
 group (it was given partitions, or has lived `SETTLED_S`), so every scale-up and scale-down is a rebalance;
 until then the scale-down waits. Victims are chosen among replicas with a model call in flight when there
-are any, so kills land on paid work, and the first tick waits for such a replica of the first stage to kill
-(or for any model call when victims are random).
+are any, so kills land on paid work (the stage itself is drawn at random unless the plan names it), and the
+first tick waits for such a replica of the first stage to kill (of any stage when victims are random).
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class Monkey:
 
     def armed(self) -> bool:
         """Whether there is work in flight worth disrupting: the first tick waits for this."""
-        stages = self.plan.kill_stages[:1] or (None,)
-        return any(self.busy(r) for r in self.fleet.live(stages[0]))
+        stage = self.plan.kill_stages[0] if self.plan.kill_stages else None
+        return any(self.busy(r) for r in self.fleet.live(stage))
 
     @property
     def exhausted(self) -> bool:
@@ -110,6 +110,9 @@ class Monkey:
         return stages[(self.ticks - 1) % len(stages)] if stages else None
 
     def _pick(self, stage: str | None) -> Replica | None:
+        if stage is None:  # a stage at random first: every stage gets killed, not only those calling models
+            stages = sorted({r.stage for r in self.fleet.live()})
+            stage = self.rng.choice(stages) if stages else None
         live = self.fleet.live(stage)
         busy = [r for r in live if self.busy(r)]
         return self.rng.choice(busy or live) if live else None

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services import stage_class
 from shared import kafka
 from shared.messages import DeadLetter
 from shared.settings import Settings
@@ -21,7 +22,7 @@ from shared.store.records import RecordStore
 from tests.chaos import clips
 from tests.chaos.fleet import Fleet
 from tests.chaos.monkey import Monkey, Plan
-from tests.chaos.tally import ANSWER_WINDOW_S, DeadLetterReader, Outcome, versions_by_clip
+from tests.chaos.tally import ANSWER_WINDOW_S, DeadLetterReader, Outcome, group_states, versions_by_clip
 from tests.conftest import FAST_GROUPS
 from tests.fake_openai.calls import Call, repeats
 from tests.fake_openai.server import FakeOpenAI
@@ -81,6 +82,7 @@ async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache:
     monkey = Monkey(fleet, config.plan, seed,
                     busy=lambda r: any(c.caller == r.pid and not c.finished for c in fake.calls))
     letters = DeadLetterReader(settings)
+    stuck: list[str] = []
     began = time.time()
     try:
         for stage, count in config.replicas.items():
@@ -91,13 +93,17 @@ async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache:
         accounted = await _work(config, settings, fleet, monkey, fake, letters, wanted, began, report)
         if accounted:
             await asyncio.sleep(SETTLE_S)
+        else:  # what the broker says about the groups that stopped moving
+            stuck = await group_states(settings, [stage_class(stage).group_id() for stage in config.replicas])
     finally:
         fleet.stop_all(grace_s=config.grace_s + 10)
         fake.stop()
     wall = time.time() - began
     dead = await letters.drain()
     await letters.stop()
-    return _outcome(seed, settings, fleet, monkey, fake, wanted, dead, wall)
+    outcome = _outcome(seed, settings, fleet, monkey, fake, wanted, dead, wall)
+    outcome.notes += stuck
+    return outcome
 
 
 async def _work(config: Config, settings: Settings, fleet: Fleet, monkey: Monkey, fake: FakeOpenAI,
@@ -160,7 +166,9 @@ def _outcome(seed: int, settings: Settings, fleet: Fleet, monkey: Monkey, fake: 
     _keep(settings.home, calls, monkey, fleet)
 
     def died(call: Call) -> bool:
-        return fleet.killed_within(call.caller, call.finished, ANSWER_WINDOW_S)
+        """SIGKILLed while the model answered (a killed process takes a moment to close its sockets, so the
+        server may still see the answer go out) or before it could have written the answer down."""
+        return fleet.killed_between(call.caller, call.started, call.finished + ANSWER_WINDOW_S)
 
     avoidable, unavoidable = repeats(calls, died)
     notes = [f"dead letter from {d.stage}: {d.reason}" for d in dead][:10]

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import kafka
 from shared.messages import CaptionRecord, DeadLetter
@@ -71,6 +72,18 @@ def table(outcomes: Iterable[Outcome]) -> str:
 
 def versions_by_clip(records: Iterable[CaptionRecord], wanted: set[str]) -> Counter[str]:
     return Counter(r.clip_id for r in records if r.clip_id in wanted)
+
+
+async def group_states(settings: Settings, groups: Iterable[str]) -> list[str]:
+    """Each consumer group's state and member count as the broker reports it (why work stopped moving)."""
+    admin = AIOKafkaAdminClient(**kafka.client_options(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_consumer_groups(list(groups))
+        return [f"group {g.group}: {g.state}, {len(g.members)} members"
+                for response in described for g in response.groups]
+    finally:
+        await admin.close()
 
 
 class DeadLetterReader:
