@@ -78,7 +78,8 @@ def test_a_signed_url_token_never_reaches_records_topics_dead_letters_or_exports
     with serve_directory(tmp_path / "site") as (base, served):
         signed = f"{base}/street.mp4?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature={token}&X-Amz-Expires=300"
         gone = f"{base}/gone.mp4?sig={missing_token}&v=2"
-        env = {**mira_env, "MIRA_ALLOWED_SOURCES": base}
+        # MIRA_API_PORT=0: `mira up` would otherwise hold 8081, which another pipeline on this machine may have.
+        env = {**mira_env, "MIRA_ALLOWED_SOURCES": base, "MIRA_API_PORT": "0"}
         up = Up(env)
         try:
             result = mira(env, "caption", signed, gone, "--wait")
