@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 from services.ingest.identity import Conflict
 from services.ingest.settings import IngestSettings
 from shared.messages import ClipSubmission
-from shared.runtime.errors import BadInput
+from shared.runtime.errors import BadInput, Fatal
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,12 @@ class IngestApi:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.s.api_host, self.s.api_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken (another pipeline on this machine) or not ours to bind
+            await self._runner.cleanup()
+            raise Fatal(f"the ingest API cannot listen on {self.s.api_host}:{self.s.api_port} ({exc.strerror}); "
+                        "set MIRA_API_HOST or MIRA_API_PORT") from None
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("ingest API on http://%s:%d/v1/clips (%s)", self.s.api_host, self.port,
                  f"{len(self.tokens)} bearer tokens" if self.tokens else "no tokens: loopback only")

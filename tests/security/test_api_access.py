@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -11,6 +13,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from services.ingest.handler import IngestStage
+from shared.runtime.runner import Runner
 from shared.settings import Settings
 from tests.security.ingest_service import OTHER_TOKEN, TOKEN, bearer, running_ingest
 
@@ -98,3 +102,16 @@ def test_beyond_loopback_without_tokens_it_refuses_to_start_with_one_line(kafka_
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert run.returncode == 2
     assert len(lines) == 1 and "MIRA_API_TOKENS" in lines[0] and "MIRA_API_HOST" in lines[0], run.stderr
+
+
+async def test_a_taken_api_port_stops_the_service_with_one_clear_reason(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("MIRA_API_PORT", str(taken.getsockname()[1]))
+        code = await asyncio.wait_for(Runner(IngestStage(), settings).run(), timeout=60)
+    assert code == 2
+    assert "ingest API cannot listen" in caplog.text and "MIRA_API_PORT" in caplog.text
+    assert "Traceback" not in caplog.text
