@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -25,7 +26,8 @@ def test_unreachable_model_endpoint_is_named_while_retrying_and_in_the_summary(
     env = {**mira_env, **FAST_RETRIES, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
     done = mira(env, "caption", str(clip), "--wait")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "caption: retrying, connection refused to 127.0.0.1:9, attempt 2" in done.stderr
+    # on the progress line while it retries (which attempt a half-second poll catches varies)
+    assert re.search(r"\| caption: retrying, connection refused to 127\.0\.0\.1:9, attempt \d", done.stderr)
     assert "connection refused to 127.0.0.1:9" in done.stdout  # the dead letter's reason, in the summary
     assert "Traceback" not in done.stderr
 
