@@ -35,7 +35,11 @@ class IngestStage(Stage[ClipSubmission]):
         assert ctx.settings.database_url is not None
         self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
         self.api = IngestApi(settings, self._accept)
-        await self.api.start()
+        try:
+            await self.api.start()
+        except BaseException:
+            self.store.close()  # stop() is only called after a successful start
+            raise
         if settings.ingest_watch_dir:
             ctx.spawn(watch_folder(settings.ingest_watch_dir, settings.ingest_watch_interval_s, ctx.publish))
 
