@@ -54,7 +54,7 @@ def replica_env(settings: Settings, fake: FakeOpenAI, cache: Path, config: Confi
         MIRA_HOME=str(settings.home), MIRA_KAFKA_BOOTSTRAP=settings.kafka_bootstrap or "",
         MIRA_TOPIC_PREFIX=settings.topic_prefix, MIRA_TOPIC_PARTITIONS=str(config.partitions),
         MIRA_CREATE_TOPICS="false", MIRA_DATABASE_URL=settings.database_url or "",
-        MIRA_HEALTH_PORT="0", MIRA_HEALTH_HOST="127.0.0.1", MIRA_COMMIT_INTERVAL_S="0.5",
+        MIRA_HEALTH_PORT="0", MIRA_HEALTH_HOST="127.0.0.1", MIRA_API_PORT="0", MIRA_COMMIT_INTERVAL_S="0.5",
         MIRA_SHUTDOWN_GRACE_S=str(config.grace_s), MIRA_RETRY_BASE_S="0.2", MIRA_RETRY_MAX_S="2",
         OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-chaos-key", MIRA_CAPTION_BACKOFF_BASE_S="0.2",
         MIRA_CAPTION_BACKOFF_MAX_S="2", MIRA_HINT_BASE_URL=fake.base_url, MIRA_HINT_API_KEY="sk-chaos-key",

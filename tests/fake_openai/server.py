@@ -176,6 +176,8 @@ class FakeOpenAI:
             body = await request.json()
         except json.JSONDecodeError:
             return web.json_response(error_body(400, "body is not JSON"), status=400)
+        except ConnectionError:  # the client died while sending its request: nothing was asked
+            return web.Response(status=499)
         call = Call(question_of(body), "hint" if is_hint_request(body) else "caption")
         with self._lock:
             self.calls.append(call)
