@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -19,6 +20,18 @@ def running_settings() -> Settings | None:
         clean_stale(settings.home)
         return None
     return settings.model_copy(update={"kafka_bootstrap": info["bootstrap"]})
+
+
+def given_up(home: Path, bootstrap: str) -> list[str]:
+    """Services that the pipeline running on this MIRA_HOME with this broker has given up on (`mira up` keeps
+    the others going)."""
+    try:
+        info = json.loads(broker.pipeline_file(home).read_text())
+    except (OSError, ValueError):
+        return []
+    if info.get("bootstrap") != bootstrap:
+        return []
+    return [name for name, service in info.get("services", {}).items() if service.get("given_up")]
 
 
 def clean_stale(home: Path) -> bool:

@@ -78,7 +78,8 @@ class LocalPipeline:
         return env
 
     def _write_pipeline(self) -> None:
-        services = {n: {"pid": p.pid, "health_port": int(p.env["MIRA_HEALTH_PORT"])} for n, p in self.procs.items()}
+        services = {n: {"pid": p.pid, "health_port": int(p.env["MIRA_HEALTH_PORT"]), "given_up": n in self.fatal}
+                    for n, p in self.procs.items()}
         broker.write_pipeline(self.settings.home, self.bootstrap, services)
 
     def supervise(self) -> None:
@@ -108,6 +109,7 @@ class LocalPipeline:
     def _give_up(self, name: str, why: str) -> None:
         self.fatal[name] = f"{why}; its last log lines:\n{self.procs[name].tail()}"
         log.error("the %s service %s", name, self.fatal[name])
+        self._write_pipeline()  # commands using this pipeline stop waiting for it
 
     def note(self) -> str | None:
         """The newest status a service reported about its own trouble (e.g. the caption model retrying)."""

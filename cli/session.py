@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from pydantic import BaseModel
 
+from cli.connect import given_up
 from cli.pipeline import LocalPipeline
 from cli.services import model_configured, services_to_run
 from cli.tracker import Tracker
@@ -80,6 +81,13 @@ async def follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: fl
             moved = line
             note = pipeline.note()
             line = f"{line} | {note}" if note else line
+        else:
+            lost = given_up(tracker.settings.home, tracker.settings.kafka_bootstrap or "")
+            if lost:
+                reasons = [f"the {name} service of the pipeline running on this MIRA_HOME cannot work (see the "
+                           "output of its `mira up`)" for name in lost]
+                print("stopping: " + "; ".join(reasons), file=sys.stderr)
+                return reasons
         if line != last:
             print(line, file=sys.stderr)
             last = line

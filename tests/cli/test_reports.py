@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -88,3 +89,21 @@ def test_a_service_that_keeps_dying_is_given_up_with_its_last_lines(mira_env: di
     assert len(killed) == 3, output  # started three times, then left alone
     assert "stopped early: the framegrid service keeps failing: exited with -9" in output
     assert "its last log lines:" in output and "Traceback" not in output
+
+
+def test_caption_stops_waiting_for_a_service_mira_up_gave_up(mira_env: dict[str, str], clip: Path,
+                                                             tmp_path: Path) -> None:
+    with socket.socket() as taken:  # the ingest API's port is held by something else
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**mira_env, "MIRA_API_PORT": str(taken.getsockname()[1])}
+        log = tmp_path / "up.log"
+        up = start_mira(env, "up", log=log)
+        try:
+            wait_for_text(log, "the ingest service cannot work", up)
+            done = mira(env, "caption", str(clip), "--wait", timeout=60)
+        finally:
+            up.send_signal(signal.SIGTERM)
+            assert up.wait(60) == 1  # `mira up` says a service had to be given up
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "stopped early: the ingest service of the pipeline running on this MIRA_HOME cannot work" in done.stdout
