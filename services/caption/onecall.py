@@ -106,9 +106,10 @@ class OneCall:
     async def _fly(self, q: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         waited = False
         while True:
-            if (paid := await self._paid(q)) is not None:
+            paid, claimed = await self.run(self._look_and_claim, q)
+            if paid is not None and not claimed:
                 return q.reused(paid), False
-            if await self.run(claims.take, self.store.engine, q.key, self.owner, self.lease_s):
+            if claimed:
                 break
             if not waited:
                 waited = True
@@ -116,7 +117,7 @@ class OneCall:
             await asyncio.sleep(self.poll_s)
         renewer = asyncio.get_running_loop().create_task(self._renew(q.key))
         try:
-            if (paid := await self._paid(q)) is not None:  # answered between the look and the claim
+            if paid is not None:  # answered between the look and the claim
                 return q.reused(paid), False
             try:
                 outcome = await call(lambda: self._unanswered(q))
@@ -128,6 +129,20 @@ class OneCall:
         finally:
             renewer.cancel()
             await self._release(q.key)
+
+    def _look_and_claim(self, q: Question) -> tuple[Captions | None, bool]:
+        """One trip to the store (blocking): the answer if it is paid for already; else the claim and, once it
+        is ours, a second look, for an answer that landed between the first look and the claim."""
+        fields = (q.grid_sha256, q.hint, q.prompt_version, q.model)
+        if (paid := self.store.paid_answer(*fields)) is not None:
+            return paid, False
+        if not claims.take(self.store.engine, q.key, self.owner, self.lease_s):
+            return None, False
+        try:
+            return self.store.paid_answer(*fields), True
+        except BaseException:
+            claims.release(self.store.engine, q.key, self.owner)
+            raise
 
     async def _paid(self, q: Question) -> Captions | None:
         found: Captions | None = await self.run(self.store.paid_answer, q.grid_sha256, q.hint, q.prompt_version,
