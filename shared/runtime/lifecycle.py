@@ -104,8 +104,8 @@ async def within(aw: Awaitable[Any], timeout_s: float) -> str | None:
 def arm_watchdog(service: str, after_s: float, exit_code: int) -> None:
     """End the process after `after_s` unless it has exited by then (a daemon thread: exiting stops it)."""
     def expire() -> None:
-        log.error("%s: did not stop within %.0fs of the stop signal; exiting now", service, after_s)
-        logging.shutdown()
+        # Straight to the file descriptor: a stuck loop might hold the lock of a logging handler.
+        os.write(2, f"{service}: did not stop within {after_s:.0f}s of the stop signal; exiting now\n".encode())
         os._exit(exit_code)
 
     timer = threading.Timer(after_s, expire)

@@ -16,7 +16,7 @@ import logging
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -66,9 +66,7 @@ class Runner:
         self._stage_started = False
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal)
+        previous = self._catch_signals()
         self.watch.install()
         ctx = StageContext(self.settings, self.pool, self.publish, self.app, self.metrics.registry, self.fail)
         try:
@@ -81,9 +79,24 @@ class Runner:
         finally:
             await self._shutdown(ctx)
             self.watch.remove()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return self._exit_status()
+
+    def _catch_signals(self) -> dict[signal.Signals, Any]:
+        """SIGTERM/SIGINT: stop. The watchdog is armed by the signal itself, not by the event loop, so even a
+        loop that a stuck handler blocks ends in time."""
+        loop = asyncio.get_running_loop()
+        armed = False
+
+        def on_signal(_signum: int, _frame: object) -> None:
+            nonlocal armed
+            if not armed:
+                armed = True
+                arm_watchdog(self.stage.name, self.settings.shutdown_grace_s + HARD_EXIT_MARGIN_S, EXIT_RESTART)
+            loop.call_soon_threadsafe(self._on_signal)
+
+        return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     async def _start_up(self, ctx: StageContext) -> None:
         def retrying(what: str, attempt):  # type: ignore[no-untyped-def]
@@ -128,7 +141,6 @@ class Runner:
             self.hurry.set()
             return
         self.request_stop()
-        arm_watchdog(self.stage.name, self.settings.shutdown_grace_s + HARD_EXIT_MARGIN_S, EXIT_RESTART)
 
     def _fatal(self, reason: str) -> None:
         self.fatal = reason

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections import Counter
+from pathlib import Path
 
 from shared.messages import ClipSubmission
 from shared.runtime.errors import BadInput, Fatal
+from shared.runtime.runner import Runner
 from shared.runtime.stage import Stage, StageContext
+from shared.settings import Settings
 from shared.topics import Topic
 
 
@@ -76,3 +81,21 @@ class MisconfiguredStage(Stage[ClipSubmission]):
 
     async def handle(self, message: ClipSubmission) -> None:
         return None
+
+
+class LoopBlockingStage(Stage[ClipSubmission]):
+    """A handler with a bug that blocks the event loop for good (a blocking call made on the loop). It
+    touches the file named by $BLOCKING_STAGE_MARKER first, so a test knows when it is stuck."""
+
+    name = "blocking"
+    consumes = Topic.SUBMISSIONS
+    message = ClipSubmission
+
+    async def handle(self, message: ClipSubmission) -> None:
+        Path(os.environ["BLOCKING_STAGE_MARKER"]).touch()
+        time.sleep(3600)  # noqa: ASYNC251 - the bug this stage stands for
+
+
+def run_blocking_stage() -> int:
+    """Entry point of a process that runs LoopBlockingStage with settings from the environment."""
+    return asyncio.run(Runner(LoopBlockingStage(), Settings()).run())

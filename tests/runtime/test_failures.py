@@ -101,9 +101,12 @@ async def test_sigterm_while_the_broker_is_gone_ends_the_service_within_its_grac
 
 def run_service(name: str, env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
     """`mira run NAME` as its own process, as a container runs it."""
+    return run_process(["-m", "cli.main", "run", name], env, output)
+
+
+def run_process(args: list[str], env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
     with open(output, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def readiness_becomes(port: int, status: int, after_lines: Callable[[], bool] = lambda: True,
@@ -136,3 +139,27 @@ async def test_a_database_unreachable_at_start_is_retried_and_a_configuration_er
     code = await asyncio.wait_for(Runner(MisconfiguredStage(), settings).run(), 30)
     assert code == 2
     assert not [r for r in caplog.records if "cannot start yet" in r.getMessage()]
+
+
+async def test_sigterm_ends_a_service_whose_event_loop_is_blocked(settings: Settings, tmp_path: Path) -> None:
+    marker, output = tmp_path / "blocked", tmp_path / "blocking.log"
+    await publish(settings, sub("block:1"))
+    env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "", "MIRA_HOME": str(tmp_path / "s"),
+           "MIRA_TOPIC_PREFIX": settings.topic_prefix, "MIRA_HEALTH_HOST": "127.0.0.1", "MIRA_HEALTH_PORT": "0",
+           "MIRA_SHUTDOWN_GRACE_S": "1", "BLOCKING_STAGE_MARKER": str(marker),
+           **{f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()}}
+    proc = run_process(["-c", "import sys, tests.runtime.stages as s; sys.exit(s.run_blocking_stage())"], env, output)
+    try:
+        for _ in range(1200):
+            if marker.exists() or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert marker.exists(), output.read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)  # the loop cannot run a signal callback: only the watchdog can act
+        code = await asyncio.to_thread(proc.wait, 1 + HARD_EXIT_MARGIN_S + 5)  # before: SIGKILL was the only way
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 1
+    assert "did not stop within 4s of the stop signal; exiting now" in output.read_text()
