@@ -40,19 +40,19 @@ async def main(argv: list[str]) -> int:
                     database_url=args.database_url, verbose=args.verbose)
     cache = args.work / "clips"
     cache.mkdir(parents=True, exist_ok=True)
-    broker = EmbeddedBroker(args.work / "broker")
-    bootstrap = broker.start()
     outcomes: list[Outcome] = []
-    try:
-        for seed in args.seeds:
-            print(f"seed {seed}: {config.clips} clips, {args.replicas} replicas per stage, "
-                  f"logs in {args.work / f'seed-{seed}' / 'logs'}", flush=True)
-            outcome = await run_seed(config, seed, bootstrap, args.work, cache)
-            for note in outcome.notes:
-                print(f"  note: {note}")
-            outcomes.append(outcome)
-    finally:
-        broker.stop()
+    for seed in args.seeds:
+        print(f"seed {seed}: {config.clips} clips, {args.replicas} replicas per stage, "
+              f"logs in {args.work / f'seed-{seed}' / 'logs'}", flush=True)
+        # A broker per seed: consumer group names are fixed (mira-STAGE), so seeds would share groups.
+        broker = EmbeddedBroker(args.work / f"seed-{seed}-broker")
+        try:
+            outcome = await run_seed(config, seed, broker.start(), args.work, cache)
+        finally:
+            broker.stop()
+        for note in outcome.notes:
+            print(f"  note: {note}")
+        outcomes.append(outcome)
     print()
     print(table(outcomes))
     return 0 if all(o.passed for o in outcomes) else 1

@@ -90,13 +90,15 @@ async def test_a_caption_service_killed_before_committing_never_pays_again(
     with FakeOpenAI() as fake:
         # No sink yet: the answers reach no record before the crash, only the caption stage's answer log.
         caption = service("caption", settings, fake, MIRA_COMMIT_INTERVAL_S="3600")  # never commits in time
-        await publish(settings, *jobs)
-        await wait_for(lambda: len(fake.chat_requests) == CLIPS)
-        # Every result on the captions topic: each answer was logged before its result was published.
-        published = await read_all(settings, Topic.CAPTIONS, CaptionResult, expect=CLIPS, timeout_s=60)
-        assert len(published) == CLIPS
-        caption.send_signal(signal.SIGKILL)  # the crash: model paid, results published, offsets not committed
-        caption.wait()
+        try:
+            await publish(settings, *jobs)
+            await wait_for(lambda: len(fake.chat_requests) == CLIPS)
+            # Every result on the captions topic: each answer was logged before its result was published.
+            published = await read_all(settings, Topic.CAPTIONS, CaptionResult, expect=CLIPS, timeout_s=60)
+            assert len(published) == CLIPS
+        finally:
+            caption.send_signal(signal.SIGKILL)  # the crash: model paid, results published, offsets not committed
+            caption.wait()
         port = free_port()
         successor = service("caption", settings, fake, MIRA_HEALTH_PORT=str(port))
         sink = service("sink", settings, fake)
