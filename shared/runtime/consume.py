@@ -11,6 +11,7 @@ what is safely done, and hand partitions back cleanly in a rebalance.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -67,16 +68,21 @@ class ConsumeLoop:
                     self.metrics.in_flight.labels(self.stage.name).set(len(self.in_flight))
                     free -= 1
             if time.monotonic() >= next_commit:
-                await self.commit()
-                await within(self._observe_lag(), self.settings.kafka_request_timeout_ms / 1000)
+                with contextlib.suppress(Stopped):  # a broker that does not answer must not delay a stop
+                    await until_stopped(self._housekeeping(), self.stopping)
                 next_commit = time.monotonic() + self.settings.commit_interval_s
 
-    async def commit(self, only: set[TopicPartition] | None = None) -> bool:
+    async def _housekeeping(self) -> None:
+        await self.commit()
+        await within(self._observe_lag(), self.settings.kafka_request_timeout_ms / 1000)
+
+    async def commit(self, only: set[TopicPartition] | None = None, timeout_s: float | None = None) -> bool:
         """Commit what is safely done; False when the broker did not take it (the next commit retries)."""
         offsets = self.in_flight.offsets.committable(only)  # type: ignore[arg-type]
         if not offsets or self.consumer is None:
             return True
-        error = await within(self.consumer.commit(offsets), self.settings.kafka_request_timeout_ms / 1000)
+        limit = self.settings.kafka_request_timeout_ms / 1000
+        error = await within(self.consumer.commit(offsets), limit if timeout_s is None else min(limit, timeout_s))
         if error is None:
             self.in_flight.offsets.committed(offsets)
             return True

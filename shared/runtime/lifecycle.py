@@ -91,7 +91,11 @@ async def within(aw: Awaitable[Any], timeout_s: float) -> str | None:
     """Run `aw` for at most `timeout_s`; None when it completed, else what went wrong. Never raises what
     `aw` raised (a client's stop() may even raise CancelledError), so one failed step never skips the next."""
     task = asyncio.ensure_future(aw)
-    done, _ = await asyncio.wait({task}, timeout=max(timeout_s, 0.0))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(timeout_s, 0.0))
+    except asyncio.CancelledError:
+        task.cancel()  # whoever waits gave up: so does the step
+        raise
     if not done:
         task.cancel()
         return f"did not finish within {timeout_s:.1f}s"

@@ -193,7 +193,8 @@ class Runner:
             self.metrics.abandoned.labels(self.stage.name).inc(abandoned)
             log.warning("%s: abandoned %d unfinished messages, uncommitted (they will be redelivered)",
                         self.stage.name, abandoned)
-        if self.consumer is not None and not await self.consume_loop.commit():
+        last_commit_s = max(self._stop_at - time.monotonic(), MIN_CLOSE_STEP_S)
+        if self.consumer is not None and not await self.consume_loop.commit(timeout_s=last_commit_s):
             self.unclean = self.unclean or "the last commit failed"
         steps = [("background tasks", ctx.close()), ("stage", self.stage.stop() if self._stage_started else None),
                  ("consumer", self.consumer.stop() if self.consumer else None),

@@ -23,7 +23,7 @@ from shared.runtime.runner import HARD_EXIT_MARGIN_S, Runner
 from shared.settings import Settings
 from tests.conftest import FAST_GROUPS
 from tests.kafka_io import publish
-from tests.runtime.stages import CrashingWatcherStage, MisconfiguredStage, RejectingStage
+from tests.runtime.stages import CrashingWatcherStage, MisconfiguredStage, RejectingStage, SlowStage
 from tests.runtime.test_runner import run_until, sub, wait_until
 
 
@@ -163,3 +163,18 @@ async def test_sigterm_ends_a_service_whose_event_loop_is_blocked(settings: Sett
             proc.wait()
     assert code == 1
     assert "did not stop within 4s of the stop signal; exiting now" in output.read_text()
+
+
+async def test_a_stop_with_the_broker_gone_ends_within_the_grace_and_reports_the_lost_commit(
+        own_broker: EmbeddedBroker, own_settings: Settings) -> None:
+    own_broker.start()
+    settings = own_settings.model_copy(update={"shutdown_grace_s": 2})
+    await publish(settings, sub("slow:1"))
+    stage = SlowStage(1.5)
+    runner = Runner(stage, settings)
+    task = await run_until(runner, lambda: len(runner.in_flight) == 1)
+    own_broker.stop()
+    await wait_until(lambda: bool(stage.done), task)  # finished, but its commit cannot reach the broker
+    runner.request_stop()
+    code = await asyncio.wait_for(task, settings.shutdown_grace_s + 3)  # before: waited for the broker forever
+    assert code == 1 and runner.unclean == "the last commit failed"
