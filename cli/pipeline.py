@@ -1,8 +1,9 @@
 """A local pipeline: the embedded broker (unless MIRA_KAFKA_BOOTSTRAP names one) and every service as
 its own OS process, exactly as they run in containers (`mira run SERVICE`).
 
-Start-up is parallel: the broker and every service are launched at once (the services spend their first
-second importing), topics are created once here, and services skip creating them.
+Start-up is quick: the embedded broker answers within a few dozen milliseconds, the topics are created once
+here before any service starts (a service subscribing to a missing topic could have it auto-created with
+the wrong partitions), then every service is launched at once and services skip creating topics.
 
 Supervision: a service that crashes after running a while is restarted at once; one that keeps failing
 within seconds of starting is restarted with growing pauses and given up after a few tries; one that exits
@@ -56,15 +57,15 @@ class LocalPipeline:
             self.broker.launch()
             self.bootstrap = self.broker.address
         settings = self.settings.model_copy(update={"kafka_bootstrap": self.bootstrap})
+        if self.broker:
+            while not self.broker.ready():
+                await asyncio.sleep(0.01)
+        if self.settings.create_topics:
+            await kafka.ensure_topics(settings)
         for name in self.services:
             self.procs[name] = ServiceProc(name, self._env(name), self.log_dir)
             self.procs[name].spawn()
         self._write_pipeline()
-        if self.broker:
-            while not self.broker.ready():
-                await asyncio.sleep(0.02)
-        if self.settings.create_topics:
-            await kafka.ensure_topics(settings)
         return settings
 
     def _env(self, name: str) -> dict[str, str]:
