@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -64,7 +65,7 @@ class ConsumeLoop:
                     if free <= 0:  # fetched as a new assignment came in while full: read it again later
                         self.consumer.seek(tp, record.offset)
                         break
-                    self.in_flight.start(tp, record.offset, lambda r=record: self.process(r))  # type: ignore[misc]
+                    self.in_flight.start(tp, record.offset, partial(self.process, record))
                     self.metrics.in_flight.labels(self.stage.name).set(len(self.in_flight))
                     free -= 1
             if time.monotonic() >= next_commit:
