@@ -120,7 +120,7 @@ def run_pass(pipeline: Pipeline, name: str, clips: int, *argv: str) -> PassResul
 
 
 def report(results: list[PassResult], floor_rate: float, pipeline: Pipeline) -> None:
-    labels = list(results[0].cpu_ms)
+    labels = list(dict.fromkeys(label for r in results for label in r.cpu_ms))  # replicas join later
     print(f"\n{'CPU ms per clip':<22}" + "".join(f"{r.name:>16}" for r in results))
     for label in labels:
         print(f"{label:<22}" + "".join(f"{r.cpu_ms.get(label, 0.0):>16.2f}" for r in results))
