@@ -130,19 +130,25 @@ def report(results: list[PassResult], floor_rate: float, pipeline: Pipeline) -> 
     print(f"{'':<22}" + "".join(f"{memory_mib(p.pid, 'VmHWM'):>13.0f}" for p in pipeline.procs))
 
 
-def measure_floor(pipeline: Pipeline, clips_dir: Path, count: int, home: Path) -> float:
-    settings = Settings(home=home, kafka_bootstrap=pipeline.env["MIRA_KAFKA_BOOTSTRAP"], topic_prefix="floor.")
+def measure_floor(pipeline: Pipeline, clips_dir: Path, count: int, home: Path, tries: int = 3) -> float:
+    """The floor's best of `tries` runs (on fresh topics each), so a burst of load elsewhere does not set it."""
     subs = [ClipSubmission(source=str(p), request_id="floor") for p in sorted(clips_dir.glob("*.mp4"))[:count]]
     with RecordStore.open(f"sqlite:///{home / 'mira.db'}") as store:
-        record = next(iter(store.iter_records()))
-    sample = sample_result(record)
-    broker_before, own_before = cpu_s(pipeline.procs[1].pid), cpu_s(os.getpid())
-    seconds = asyncio.run(floor.run_floor(settings, subs, sample))
-    own = (cpu_s(os.getpid()) - own_before) * 1000 / count
-    broker = (cpu_s(pipeline.procs[1].pid) - broker_before) * 1000 / count
-    print(f"\nKafka-only floor (same topology, pass-through handlers, one process): {count / seconds:.0f} clips/s; "
-          f"CPU ms per clip: handlers {own:.2f}, broker {broker:.2f}")
-    return count / seconds
+        sample = sample_result(next(iter(store.iter_records())))
+    best: tuple[float, float, float] | None = None
+    for attempt in range(tries):
+        settings = Settings(home=home, kafka_bootstrap=pipeline.env["MIRA_KAFKA_BOOTSTRAP"],
+                            topic_prefix=f"floor{attempt}.")
+        broker_before, own_before = cpu_s(pipeline.procs[1].pid), cpu_s(os.getpid())
+        rate = count / asyncio.run(floor.run_floor(settings, subs, sample))
+        own = (cpu_s(os.getpid()) - own_before) * 1000 / count
+        broker = (cpu_s(pipeline.procs[1].pid) - broker_before) * 1000 / count
+        if best is None or rate > best[0]:
+            best = (rate, own, broker)
+    assert best is not None
+    print(f"\nKafka-only floor (same topology, pass-through handlers, one process, best of {tries}): "
+          f"{best[0]:.0f} clips/s; CPU ms per clip: handlers {best[1]:.2f}, broker {best[2]:.2f}")
+    return best[0]
 
 
 def sample_result(record: CaptionRecord) -> CaptionResult:
