@@ -9,12 +9,15 @@ import asyncio
 import os
 import sys
 import tempfile
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 from shared.broker import EmbeddedBroker
 from tests.chaos.monkey import Plan
 from tests.chaos.run import Config, run_seed
 from tests.chaos.tally import Outcome, table
+from tests.store.databases import temporary_database
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -26,7 +29,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--chaos", type=float, default=180.0, help="seconds of chaos per seed at most")
     p.add_argument("--deadline", type=float, default=420.0, help="seconds per seed before clips count as lost")
     p.add_argument("--replicas", type=int, default=2, help="replicas of every stage")
-    p.add_argument("--database-url", default=None, help="record store (default: SQLite under the run's home)")
+    p.add_argument("--postgres", action="store_true",
+                   help="record store: a throwaway database per seed on the PostgreSQL at MIRA_TEST_POSTGRES_URL "
+                        "(default: SQLite under the seed's home)")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mira-chaos",
                    help="homes, logs and the clip cache (kept for a look after the run)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every chaos event")
@@ -37,7 +42,7 @@ async def main(argv: list[str]) -> int:
     args = parse(argv)
     config = Config(clips=args.clips, replicas=dict.fromkeys(Config().replicas, args.replicas),
                     plan=Plan(tick_s=args.tick), chaos_s=args.chaos, deadline_s=args.deadline,
-                    database_url=args.database_url, verbose=args.verbose)
+                    verbose=args.verbose)
     cache = args.work / "clips"
     cache.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
@@ -46,10 +51,13 @@ async def main(argv: list[str]) -> int:
               f"logs in {args.work / f'seed-{seed}' / 'logs'}", flush=True)
         # A broker per seed: consumer group names are fixed (mira-STAGE), so seeds would share groups.
         broker = EmbeddedBroker(args.work / f"seed-{seed}-broker")
-        try:
-            outcome = await run_seed(config, seed, broker.start(), args.work, cache)
-        finally:
-            broker.stop()
+        with ExitStack() as stack:
+            if args.postgres:
+                config = replace(config, database_url=stack.enter_context(temporary_database()))
+            try:
+                outcome = await run_seed(config, seed, broker.start(), args.work, cache)
+            finally:
+                broker.stop()
         for note in outcome.notes:
             print(f"  note: {note}")
         outcomes.append(outcome)
