@@ -44,8 +44,8 @@ def framegrid_metrics(up: Up) -> str:
 def test_prompt_upgrade_and_recaption_by_prompt_version(
     tmp_path: Path, mira_env: dict[str, str], fake_openai: FakeOpenAI, database_url: str
 ) -> None:
-    for i in range(CLIPS):
-        make_video(tmp_path / "clips" / f"c{i:02}.mp4", seconds=1.5, fps=8, width=96, height=64)
+    for i in range(CLIPS):  # each of its own size: distinct grids, so distinct questions for the model
+        make_video(tmp_path / "clips" / f"c{i:02}.mp4", seconds=1.5, fps=8, width=96, height=64 + 2 * i)
     env = {**mira_env, "MIRA_DATABASE_URL": database_url}
     first = mira(env, "caption", str(tmp_path / "clips"), "--wait")
     assert first.returncode == 0 and f"recorded: {CLIPS} success" in first.stdout, first.stderr
