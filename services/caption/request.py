@@ -6,7 +6,6 @@ Shared by live calls (captioner.py) and Batch API files (batch.py) so both send 
 
 from __future__ import annotations
 
-import base64
 import functools
 import io
 from typing import Any, cast
@@ -18,6 +17,7 @@ from pydantic import BaseModel
 import prompt
 from services.caption.settings import CaptionSettings
 from shared.messages import Usage
+from shared.modelcall import data_url
 from shared.runtime.errors import BadInput
 from shared.vision_models import cost_usd, image_tokens
 
@@ -35,10 +35,6 @@ def check_grid(jpeg: bytes, width: int, height: int) -> None:
         raise BadInput(f"grid image cannot be read: {exc}") from exc
     if size != (width, height):
         raise BadInput(f"grid image is {size[0]}x{size[1]} but the message says {width}x{height}")
-
-
-def data_url(jpeg: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def messages(jpeg: bytes, hint: str | None, detail: str, structured: bool) -> list[dict[str, Any]]:

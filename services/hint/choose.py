@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable
 import openai
 from sqlalchemy.engine import Engine
 
-from services.caption.errors import describe
 from services.hint.settings import HintSettings
 from services.hint.vlm import HintModel
 from shared import ids
 from shared.messages import Hint
+from shared.modelcall import describe
 from shared.runtime.errors import Fatal
 from shared.store import hints
 

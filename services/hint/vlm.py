@@ -13,9 +13,9 @@ import re
 import openai
 
 import prompt
-from services.caption.request import data_url
 from services.hint.settings import HintSettings
-from shared import ids
+from shared import ids, modelcall
+from shared.modelcall import data_url
 
 HINT_PROMPT = (
     "{grid}\n\nWrite a one-sentence caption of this video in at most {words} words: the main subject and "
@@ -50,10 +50,8 @@ def one_sentence(text: str | None, max_words: int) -> str | None:
 class HintModel:
     def __init__(self, settings: HintSettings, client: openai.AsyncOpenAI | None = None) -> None:
         self.s = settings
-        key = settings.hint_api_key.get_secret_value() if settings.hint_api_key else "unused"
-        self.client = client or openai.AsyncOpenAI(
-            api_key=key, base_url=settings.hint_base_url, timeout=settings.hint_timeout_s,
-            max_retries=settings.hint_max_retries)
+        self.client = client or modelcall.client(settings.hint_api_key, settings.hint_base_url,
+                                                 settings.hint_timeout_s, settings.hint_max_retries)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -23,7 +23,7 @@ import openai
 from PIL import Image
 
 from services.caption.captioner import Captioner
-from services.caption.ratelimit import client_kwargs
+from services.caption.ratelimit import caption_client
 from services.caption.settings import CaptionSettings
 
 
@@ -80,7 +80,7 @@ async def run(clips: int, rpm: int, base_url: str) -> dict[str, float]:
     http = openai.DefaultAsyncHttpxClient(
         event_hooks={"request": [wire.on_request], "response": [wire.on_response]}
     )
-    cap = Captioner(settings, client=openai.AsyncOpenAI(**client_kwargs(settings), http_client=http))
+    cap = Captioner(settings, client=caption_client(settings, http))
     images = grids(16)
     started = time.monotonic()
     results = await asyncio.gather(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from services.caption.errors import describe
+from shared.modelcall import describe
 
 
 @pytest.fixture
