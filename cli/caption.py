@@ -11,11 +11,12 @@ from pathlib import Path
 from cli import interrupt
 from cli.commands import SUMMARY
 from cli.reach import dns_problem
-from cli.session import follow, local_pipeline_captions, pipeline_session, publish_all
+from cli.session import follow, local_pipeline_captions, pipeline_session
 from cli.summary import print_summary
 from cli.tracker import Tracker
 from services.ingest.manifest import RowError, read_manifest
 from services.ingest.sources import expand_paths, new_request_id, to_job
+from shared import kafka
 from shared.messages import ClipJob, ClipSubmission
 from shared.runtime.errors import BadInput
 from shared.settings import Settings
@@ -96,7 +97,7 @@ async def _caption(args: argparse.Namespace) -> int:
         try:
             if wait:
                 await tracker.start(fresh=pipeline is not None and pipeline.broker is not None)
-            await publish_all(settings, [sub for sub, _ in jobs.values()])
+            await kafka.publish_all(settings, [sub for sub, _ in jobs.values()])
             print(f"submitted {len(jobs)} clips", file=sys.stderr)
             if not wait:
                 for _, job in jobs.values():

@@ -11,13 +11,14 @@ import prompt
 from cli import interrupt
 from cli.commands import SUMMARY
 from cli.connect import running_settings
-from cli.session import follow, pipeline_session, publish_all
+from cli.session import follow, pipeline_session
 from cli.summary import print_summary, usd
 from cli.tracker import Tracker
 from services.caption.request import estimate_usage
 from services.caption.settings import CaptionSettings
 from services.ingest.sources import new_request_id
 from services.recaption.selection import job_for, selected
+from shared import kafka
 from shared.messages import RecaptionRequest
 from shared.runtime.errors import BadInput
 from shared.settings import Settings
@@ -92,7 +93,7 @@ async def _publish(request: RecaptionRequest, records: list, args: argparse.Name
         try:
             if args.wait:
                 await tracker.start(fresh=pipeline is not None and pipeline.broker is not None)
-            await publish_all(settings, [request])
+            await kafka.publish_all(settings, [request])
             print(f"published recaption request {request.request_id}", file=sys.stderr)
             if not args.wait:
                 return 0

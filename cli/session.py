@@ -3,19 +3,16 @@ one for the command's duration), publish, and follow the jobs to their records."
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-
-from pydantic import BaseModel
 
 from cli.connect import given_up
 from cli.pipeline import LocalPipeline
 from cli.services import model_configured, services_to_run
 from cli.tracker import Tracker
-from shared import broker, kafka
+from shared import broker
 from shared.settings import Settings
 
 
@@ -47,19 +44,6 @@ async def pipeline_session(settings: Settings, recaption: bool = False
         yield await pipeline.start(), pipeline
     finally:
         await pipeline.stop()
-
-
-async def publish_all(settings: Settings, messages: Sequence[BaseModel]) -> None:
-    producer = kafka.make_producer(settings)
-    await producer.start()
-    try:
-        await asyncio.gather(*[
-            producer.send_and_wait(kafka.topic_name(settings, kafka.TOPIC_OF[type(m)]), kafka.encode(m),
-                                   key=kafka.key_of(m))
-            for m in messages
-        ])
-    finally:
-        await producer.stop()
 
 
 async def follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: float | None) -> list[str]:

@@ -116,72 +116,29 @@ def table(headers: list[str], rows: list[list[Any]], indent: str = "") -> str:
 
 
 async def _stream_state(settings: Settings, state: dict[str, Any]) -> int:
-    from aiokafka import TopicPartition
-
     from services import STAGES, stage_class
     from shared import kafka
+    from shared.deadletters import read_dead_letters
     from shared.topics import Topic
 
-    consumer = kafka.make_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        parts = []
-        for topic in Topic:
-            name = kafka.topic_name(settings, topic)
-            parts += [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
-        ends = await kafka.end_offsets(consumer, parts)
-        stages = []
-        for name in STAGES:
-            stage = stage_class(name)
-            consumed = kafka.topic_name(settings, stage.consumes)
-            mine = {tp: end for tp, end in ends.items() if tp.topic == consumed}
-            done = await _committed(settings, stage.group_id(), list(mine))
-            total = sum(mine.values())
-            stages.append({"stage": name, "consumes": stage.consumes.value, "published": total, "done": done,
-                           "lag": total - done})
-        state["stages"] = stages
-        records = kafka.topic_name(settings, Topic.RECORDS)
-        state["records_published"] = sum(end for tp, end in ends.items() if tp.topic == records)
-        state["dead_letters"] = await _dead_letters(consumer, settings, ends)
-    finally:
-        await consumer.stop()
+    ends = await kafka.topic_ends(settings, Topic)
+    stages = []
+    for name in STAGES:
+        stage = stage_class(name)
+        consumed = kafka.topic_name(settings, stage.consumes)
+        mine = {tp: end for tp, end in ends.items() if tp.topic == consumed}
+        done = await kafka.group_committed(settings, stage.group_id(), mine)
+        total = sum(mine.values())
+        stages.append({"stage": name, "consumes": stage.consumes.value, "published": total, "done": done,
+                       "lag": total - done})
+    state["stages"] = stages
+    records = kafka.topic_name(settings, Topic.RECORDS)
+    dead = kafka.topic_name(settings, Topic.DEAD_LETTERS)
+    state["records_published"] = sum(end for tp, end in ends.items() if tp.topic == records)
+    letters = await read_dead_letters(settings) if any(e for tp, e in ends.items() if tp.topic == dead) else []
+    reasons = Counter((letter.stage, letter.reason[:100]) for letter in letters)
+    state["dead_letters"] = {
+        "total": len(letters),
+        "reasons": [{"count": n, "stage": stage, "reason": reason} for (stage, reason), n in reasons.most_common(20)],
+    }
     return 0
-
-
-async def _committed(settings: Settings, group_id: str, parts: list[Any]) -> int:
-    """What a consumer group has committed (read through a member that never joins, so nothing rebalances)."""
-    from shared import kafka
-
-    reader = kafka.make_consumer(settings, group_id=group_id)
-    await reader.start()
-    try:
-        return sum([await reader.committed(tp) or 0 for tp in parts])
-    finally:
-        await reader.stop()
-
-
-async def _dead_letters(consumer: Any, settings: Settings, ends: dict[Any, int]) -> dict[str, Any]:
-    from shared import kafka
-    from shared.messages import DeadLetter
-    from shared.topics import Topic
-
-    name = kafka.topic_name(settings, Topic.DEAD_LETTERS)
-    parts = [tp for tp in ends if tp.topic == name and ends[tp] > 0]
-    total = sum(ends[tp] for tp in parts)
-    reasons: Counter[tuple[str, str]] = Counter()
-    if parts:
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        seen = 0
-        while seen < total:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if not batch:
-                break
-            for records in batch.values():
-                for record in records:
-                    letter = kafka.decode(DeadLetter, record.value)
-                    reasons[(letter.stage, letter.reason[:100])] += 1
-                    seen += 1
-    top = [{"count": n, "stage": stage, "reason": reason} for (stage, reason), n in reasons.most_common(20)]
-    return {"total": total, "reasons": top}
-

@@ -8,8 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from shared import kafka
 from shared.messages import CaptionRecord, DeadLetter, GridReady, HintReady
 from shared.settings import Settings
@@ -34,31 +32,12 @@ class Tracker:
         self.total = len(self.pending)
         self.done_at = done_at  # RECORDS normally; HINTED when no caption model is configured
         self.progress = JobProgress()
-        self.consumer: AIOKafkaConsumer | None = None
+        self.consumer: kafka.Reader | None = None
 
     async def start(self, fresh: bool = False) -> None:
         """Position at the end of every followed topic before anything is submitted. `fresh`: the topics
         were created empty a moment ago (a broker this command started), so their ends need no asking."""
-        self.consumer = kafka.make_consumer(self.settings, group_id=None)
-        await self.consumer.start()
-        parts = []
-        for topic in FOLLOWED:
-            name = kafka.topic_name(self.settings, topic)
-            for p in self.consumer.partitions_for_topic(name) or await self._partitions(name):
-                parts.append(TopicPartition(name, p))
-        if fresh:
-            self.consumer.assign(parts)
-            for tp in parts:
-                self.consumer.seek(tp, 0)
-            return
-        ends = await kafka.end_offsets(self.consumer, parts)
-        for tp, end in ends.items():
-            self.consumer.seek(tp, end)
-
-    async def _partitions(self, name: str) -> set[int]:
-        assert self.consumer is not None
-        await self.consumer._client.force_metadata_update()  # topics created a moment ago
-        return self.consumer.partitions_for_topic(name) or {0}
+        self.consumer = await kafka.open_reader(self.settings, FOLLOWED, at="start" if fresh else "end")
 
     async def poll(self, timeout_ms: int = 500) -> None:
         assert self.consumer is not None

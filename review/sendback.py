@@ -108,7 +108,7 @@ async def preview(request: web.Request) -> web.Response:
 
 async def publish(request: web.Request) -> web.Response:
     from cli.connect import running_settings
-    from cli.session import publish_all
+    from shared.kafka import publish_all
 
     form, choice = await _checked(request)
     request_id = str(form.get("request_id", ""))

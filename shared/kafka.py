@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -152,3 +153,69 @@ async def end_offsets(consumer: AIOKafkaConsumer, parts: list[TopicPartition], t
         await consumer.getmany(*waiting, timeout_ms=100, max_records=1)
         waiting = [tp for tp in waiting if consumer.highwater(tp) is None]
     return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in parts}
+
+
+# What the CLI and the review page need from Kafka, so that only shared/ talks to it: publish messages, and
+# read topics without joining a consumer group (so nothing is taken from the services).
+Reader: TypeAlias = AIOKafkaConsumer  # the type of a reader, for callers that must not import aiokafka
+
+
+async def publish_all(settings: Settings, messages: Sequence[BaseModel]) -> None:
+    """Each message to its type's topic, keyed as the runtime keys it; returns once all are acknowledged."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await asyncio.gather(*[
+            producer.send_and_wait(topic_name(settings, TOPIC_OF[type(m)]), encode(m), key=key_of(m))
+            for m in messages
+        ])
+    finally:
+        await producer.stop()
+
+
+async def partitions(consumer: AIOKafkaConsumer, name: str, refresh: bool = True) -> list[TopicPartition]:
+    """A topic's partitions; `refresh` asks the broker again when none are known (a topic created a moment
+    ago), and then assumes one partition rather than none."""
+    found = consumer.partitions_for_topic(name)
+    if not found and refresh:
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(name) or {0}
+    return [TopicPartition(name, p) for p in sorted(found or ())]
+
+
+async def open_reader(settings: Settings, topics: Iterable[Topic], at: Literal["start", "end"]) -> Reader:
+    """A consumer in no group, assigned to every partition of `topics`, positioned at their start or end.
+    "start" is for topics created empty a moment ago: their ends need no asking. The caller stops it."""
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    parts = [tp for t in topics for tp in await partitions(consumer, topic_name(settings, t))]
+    if at == "start":
+        consumer.assign(parts)
+        for tp in parts:
+            consumer.seek(tp, 0)
+        return consumer
+    for tp, end in (await end_offsets(consumer, parts)).items():
+        consumer.seek(tp, end)
+    return consumer
+
+
+async def topic_ends(settings: Settings, topics: Iterable[Topic]) -> dict[TopicPartition, int]:
+    """Every known partition of `topics` with its end offset (messages published so far)."""
+    consumer = make_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        parts = [tp for t in topics for tp in await partitions(consumer, topic_name(settings, t), refresh=False)]
+        return await end_offsets(consumer, parts)
+    finally:
+        await consumer.stop()
+
+
+async def group_committed(settings: Settings, group_id: str, parts: Iterable[TopicPartition]) -> int:
+    """What a consumer group has committed over `parts`, read through a member that never joins the group
+    (so nothing rebalances)."""
+    reader = make_consumer(settings, group_id=group_id)
+    await reader.start()
+    try:
+        return sum([await reader.committed(tp) or 0 for tp in parts])
+    finally:
+        await reader.stop()
