@@ -22,6 +22,7 @@ COPY prompt.py ./
 COPY shared ./shared
 COPY services ./services
 COPY cli ./cli
+COPY review ./review
 RUN /opt/mira/bin/pip install --no-deps -c constraints.txt . \
     && /opt/mira/bin/mira --help > /dev/null
 
