@@ -26,6 +26,12 @@ class MiraSettings(BaseSettings):
         return self
 
 
+class CaptionModelSetting(MiraSettings):
+    """MIRA_CAPTION_MODEL, declared once: caption calls it, framegrid sizes grids for its image-token rule."""
+
+    caption_model: str = Field("gpt-4o", description="Vision model for the five captions.")
+
+
 class Settings(MiraSettings):
     home: Path = Field(Path(".mira"), description="Local state: database, blobs, embedded broker address.")
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers; unset starts the embedded broker.")

@@ -11,11 +11,10 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
-from shared.settings import MiraSettings
+from shared.settings import CaptionModelSetting
 
 
-class CaptionSettings(MiraSettings):
-    caption_model: str = Field("gpt-4o", description="Vision model for the five captions.")
+class CaptionSettings(CaptionModelSetting):
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"))
     openai_base_url: str | None = Field(

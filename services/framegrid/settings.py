@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from shared.messages import SampleMode
+from shared.settings import CaptionModelSetting
 from shared.sources.policy import SourceSettings
 
 GiB = 1 << 30
@@ -29,7 +30,7 @@ def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
-class FramegridSettings(SourceSettings):
+class FramegridSettings(SourceSettings, CaptionModelSetting):
     sample_mode: SampleMode = Field(
         "auto",
         description="exact: decode to each target; keyframe: keyframe at or before it; auto: keyframe "
@@ -48,9 +49,6 @@ class FramegridSettings(SourceSettings):
         default_factory=lambda: usable_cpus(), ge=1, description="Clips decoded at once (default: usable CPUs)."
     )
     decode_threads: int = Field(1, ge=0, description="Slice threads per decoder (0: FFmpeg decides).")
-    caption_model: str = Field(
-        "gpt-4o", description="The caption model; grids are sized for its image-token rule."
-    )
     grid_model: str | None = Field(
         None, description="Size grids for this model instead of MIRA_CAPTION_MODEL."
     )
