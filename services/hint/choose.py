@@ -38,6 +38,7 @@ class HintChooser:
         wants_model = "model" in settings.hint_order and settings.model_configured
         self.model = model or (HintModel(settings) if wants_model else None)
         self.fell_through = 0  # model failures that fell through to the next source
+        self._asking: dict[str, asyncio.Future[str | None]] = {}  # hint key -> the one call asking it
 
     async def aclose(self) -> None:
         if self.model is not None:
@@ -63,6 +64,16 @@ class HintChooser:
         key = ids.digest("hint", grid_sha256, self.model.fingerprint, length=64)
         if (kept := await asyncio.to_thread(hints.stored, self.store, key)) is not None:
             return kept
+        # Deliveries of one grid in flight together share one call (the store only helps those that come
+        # after it answered); shielded, so a cancelled delivery does not cancel the others' answer.
+        flight = self._asking.get(key)
+        if flight is None:
+            flight = self._asking[key] = asyncio.ensure_future(self._ask_and_keep(grid_uri, key))
+            flight.add_done_callback(lambda _: self._asking.pop(key, None))
+        return await asyncio.shield(flight)
+
+    async def _ask_and_keep(self, grid_uri: str, key: str) -> str | None:
+        assert self.store is not None
         text = await self._from_model(grid_uri)
         return None if text is None else await asyncio.to_thread(hints.keep, self.store, key, text)
 

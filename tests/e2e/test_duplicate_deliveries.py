@@ -2,17 +2,13 @@
 upstream replica died before committing and its successor published the grid again): the hint model must be
 paid once. `make chaos` found this paid twice (seed 1: eight hint questions).
 
-KNOWN DEFECT, marked xfail(strict): the hint stage stores a model hint after the call, so a delivery that
-comes later reuses it, but two deliveries in flight together both miss the store and both call. When the
-hint stage asks each question once (a single flight per process, as the caption stage does), this test
-passes, strict xfail turns that into a failure, and the mark should go.
+The stored hint only helps a delivery that comes after the first answer; two in flight together share one
+call through the stage's single flight.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from shared.messages import GridReady, HintReady
 from shared.settings import Settings
@@ -22,7 +18,6 @@ from tests.fake_openai.server import FakeOpenAI
 from tests.kafka_io import publish, read_all
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: concurrent deliveries of one grid each pay for a hint")
 async def test_two_deliveries_of_one_grid_in_flight_at_once_pay_for_one_hint(
     settings: Settings, tmp_path: Path
 ) -> None:
