@@ -58,6 +58,8 @@ class Question:
         return CaptionOutcome("success", None, captions, self.model, self.prompt_version, Usage())
 
 
+REMEMBER_ON_STOP_S = 2.0  # well inside the exit watchdog's 3 s after the grace
+
 @dataclass
 class Flight:
     task: asyncio.Task[tuple[CaptionOutcome, bool]]  # (outcome, whether it was paid for here)
@@ -72,6 +74,7 @@ class OneCall:
         self.run = run_blocking
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.flights: dict[str, Flight] = {}
+        self.remembering: set[asyncio.Future[None]] = set()  # answers in hand, being written to the log
 
     async def ask(self, question: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         """The question's outcome, and whether this delivery paid for it. Of the deliveries sharing a call,
@@ -90,7 +93,10 @@ class OneCall:
         return replace(outcome, usage=Usage()), False
 
     async def aclose(self) -> None:
-        """Cancel flights still running (their claims are released, or lapse with their lease)."""
+        """Cancel flights still running (their claims are released, or lapse with their lease), but first let
+        answers already in hand reach the answer log: cancelling those would have another replica pay again."""
+        if self.remembering:
+            await asyncio.wait(self.remembering, timeout=REMEMBER_ON_STOP_S)
         tasks = [flight.task for flight in self.flights.values()]
         for task in tasks:
             task.cancel()
@@ -124,7 +130,10 @@ class OneCall:
             except Answered as answered:
                 return q.reused(answered.captions), False
             if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
-                await self._remember(q, outcome.captions)
+                writing = asyncio.ensure_future(self._remember(q, outcome.captions))
+                self.remembering.add(writing)
+                writing.add_done_callback(self.remembering.discard)
+                await asyncio.shield(writing)  # a stop that cancels this flight still lets the write finish
             return outcome, True
         finally:
             renewer.cancel()
@@ -151,7 +160,9 @@ class OneCall:
 
     async def _remember(self, q: Question, captions: Captions) -> None:
         try:
-            await self.run(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model, captions)
+            # Threads of its own: never queued behind claim polls in the stage's pool while a stop is coming.
+            await asyncio.to_thread(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
+                                    captions)
         except sa.exc.SQLAlchemyError as exc:
             # The answer is paid for and still goes out (the sink's record keeps it); raising would only make
             # the retry pay again.
