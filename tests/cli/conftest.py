@@ -13,16 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAST_GROUPS
+from tests.fake_openai.fixtures import fake_openai_of_its_own  # noqa: F401 - the fake_openai fixture
 from tests.fake_openai.server import FakeOpenAI
 from tests.media.videos import make_video
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

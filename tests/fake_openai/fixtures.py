@@ -23,3 +23,11 @@ def fake_openai(_fake_server: FakeOpenAI) -> FakeOpenAI:
     """The running fake server with no faults and no recorded requests."""
     _fake_server.reset()
     return _fake_server
+
+
+@pytest.fixture(name="fake_openai")
+def fake_openai_of_its_own() -> Iterator[FakeOpenAI]:
+    """A server for this test alone, for tests whose pipeline processes keep connections to it: import this
+    one instead of `fake_openai` (it is requested under the same name)."""
+    with FakeOpenAI() as fake:
+        yield fake
