@@ -19,7 +19,8 @@ from shared.messages import RecaptionRequest
 from shared.settings import Settings
 from shared.store import RecordStore
 from tests.conftest import FAST_GROUPS
-from tests.e2e.conftest import Up, fake_openai  # noqa: F401 (fixture: the local OpenAI-compatible server)
+from tests.e2e.conftest import Up
+from tests.fake_openai.fixtures import fake_openai_of_its_own  # noqa: F401 (fixture fake_openai: the local server)
 from tests.fake_openai.server import FakeOpenAI
 from tests.kafka_io import publish
 from tests.review.browser import ReviewProcess, new_page, screenshot
@@ -48,7 +49,7 @@ def dead_letters(page: Any, url: str) -> str:
 
 
 def test_send_back_publishes_requests_that_produce_new_versions(
-    tmp_path: Path, browser: Any, fake_openai: FakeOpenAI,  # noqa: F811
+    tmp_path: Path, browser: Any, fake_openai: FakeOpenAI,
 ) -> None:
     seeded = seed(tmp_path / "store")
     fast = {f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()}

@@ -20,7 +20,8 @@ from shared.runtime.errors import Fatal
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.caption.conftest import GRID_H, GRID_W, make_grid
-from tests.e2e.conftest import Up, fake_openai, mira, mira_env  # noqa: F401 - fixtures
+from tests.e2e.conftest import Up, mira, mira_env  # noqa: F401 - fixtures
+from tests.fake_openai.fixtures import fake_openai_of_its_own  # noqa: F401 - fixture fake_openai
 from tests.fake_openai.server import FakeOpenAI
 from tests.media.httpserver import serve_directory
 from tests.media.videos import make_video
@@ -45,7 +46,7 @@ def test_a_gsk_key_the_model_server_echoes_in_a_401_never_reaches_a_log(
 
 
 async def test_a_hex_key_echoed_in_a_401_is_masked_in_the_error_and_in_any_log_line(
-    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", HEX_KEY)  # configured the way deployments do
     fake_openai.configure(api_key="sk-the-right-one")
