@@ -8,6 +8,7 @@ result returns the version it already produced. Reads stream: a million rows cos
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ Filter = Callable[[Alias], list[ColumnElement[bool]]]
 
 _STREAM_BATCH = 2000
 _IDS_PER_QUERY = 1000
+LOCKED_RETRY_S = 0.2  # a start-up race between replicas clears within milliseconds
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,21 @@ class RecordStore:
         """Connects and applies any pending schema migrations. Raises ValueError for a URL Mira cannot use,
         StoreError when the database cannot be reached or is newer than this Mira."""
         engine = engines.create(url)
-        try:
-            migrations.apply(engine)
-        except sa.exc.OperationalError as exc:
-            engine.dispose()
-            raise engines.StoreError(
-                f"cannot reach the record store at {engines.shown(engine.url)}: {exc.orig}"
-            ) from None
-        return cls(engine)
+        deadline = time.monotonic() + engines.SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                migrations.apply(engine)
+                return cls(engine)
+            except sa.exc.OperationalError as exc:
+                # Replicas opening one new SQLite file at once can meet "database is locked" outside the busy
+                # handler's reach (seen with two caption replicas starting together): try again for a while.
+                if "database is locked" in str(exc.orig) and time.monotonic() < deadline:
+                    time.sleep(LOCKED_RETRY_S)
+                    continue
+                engine.dispose()
+                raise engines.StoreError(
+                    f"cannot reach the record store at {engines.shown(engine.url)}: {exc.orig}"
+                ) from None
 
     def close(self) -> None:
         self.engine.dispose()
