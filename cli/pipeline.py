@@ -1,9 +1,10 @@
 """A local pipeline: the embedded broker (unless MIRA_KAFKA_BOOTSTRAP names one) and every service as
 its own OS process, exactly as they run in containers (`mira run SERVICE`).
 
-Start-up is quick: the embedded broker answers within a few dozen milliseconds, the topics are created once
-here before any service starts (a service subscribing to a missing topic could have it auto-created with
-the wrong partitions), then every service is launched at once and services skip creating topics.
+Start-up is quick: the services' code is imported once, by a fork server started first (cli.service_proc),
+while the embedded broker starts (a few dozen milliseconds) and the topics are created here, once, before any
+service starts (a service subscribing to a missing topic could have it auto-created with the wrong
+partitions); then every service is forked at once and skips creating topics.
 
 Supervision: a service that crashes after running a while is restarted at once; one that keeps failing
 within seconds of starting is restarted with growing pauses and given up after a few tries; one that exits
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from cli.connect import clean_stale
-from cli.service_proc import ServiceProc
+from cli.service_proc import ServiceProc, start_fork_server, stop_fork_server
 from shared import broker, kafka
 from shared.settings import Settings
 
@@ -34,7 +35,11 @@ GIVE_UP_AFTER = 3  # fast failures in a row
 BACKOFF_S = (0.5, 2.0)  # pause before the 2nd and 3rd start
 # The embedded broker answers a group's first JoinGroup after half the session timeout (1 s at least):
 # 5 s of every start at the default. Each group here has one member, so a short session costs nothing.
-EMBEDDED_GROUPS = {"MIRA_KAFKA_SESSION_TIMEOUT_MS": "2000", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
+# It also answers a fetch only when the fetch's wait is over, never early when a message arrives: every hop
+# between stages waited up to 500 ms at the default; a short wait costs a few empty fetches a second.
+# Each group of settings applies unless the user set one of it.
+EMBEDDED_KAFKA = ({"MIRA_KAFKA_SESSION_TIMEOUT_MS": "2000", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS": "500"},
+                  {"MIRA_KAFKA_FETCH_MAX_WAIT_MS": "50"})
 STALLED_GIVE_UP_S = 60.0  # a command's own pipeline: a service still failing to start after this is given up
 
 
@@ -52,11 +57,14 @@ class LocalPipeline:
         home = self.settings.home
         home.mkdir(parents=True, exist_ok=True)
         clean_stale(home)
+        start_fork_server()  # it imports the services' code while the broker starts and topics are made
         if not self.bootstrap:
             self.broker = broker.EmbeddedBroker(home)
             self.broker.launch()
             self.bootstrap = self.broker.address
         settings = self.settings.model_copy(update={"kafka_bootstrap": self.bootstrap})
+        if self.broker and "MIRA_KAFKA_FETCH_MAX_WAIT_MS" not in os.environ:  # this command's own readers too
+            settings = settings.model_copy(update={"kafka_fetch_max_wait_ms": int(EMBEDDED_KAFKA[1]["MIRA_KAFKA_FETCH_MAX_WAIT_MS"])})
         if self.broker:
             while not self.broker.ready():
                 await asyncio.sleep(0.01)
@@ -64,9 +72,13 @@ class LocalPipeline:
             await kafka.ensure_topics(settings)
         for name in self.services:
             self.procs[name] = ServiceProc(name, self._env(name), self.log_dir)
-            self.procs[name].spawn()
+        await asyncio.to_thread(self._spawn_all)  # the first start waits for the fork server's imports
         self._write_pipeline()
         return settings
+
+    def _spawn_all(self) -> None:
+        for proc in self.procs.values():
+            proc.spawn()
 
     def _env(self, name: str) -> dict[str, str]:
         env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": self.bootstrap, "MIRA_HOME": str(self.settings.home),
@@ -74,8 +86,9 @@ class LocalPipeline:
                "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
         if self.log_dir is not None:  # a command's own pipeline: its HTTP ingest API must not hold MIRA_API_PORT
             env["MIRA_API_PORT"] = "0"
-        if self.broker and not {"MIRA_KAFKA_SESSION_TIMEOUT_MS", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS"} & set(os.environ):
-            env.update(EMBEDDED_GROUPS)
+        for defaults in EMBEDDED_KAFKA if self.broker else ():
+            if not set(defaults) & set(os.environ):
+                env.update(defaults)
         return env
 
     def _write_pipeline(self) -> None:
@@ -130,6 +143,7 @@ class LocalPipeline:
                 await asyncio.sleep(0.05)
             proc.signal_group(signal.SIGKILL)  # anything the service itself started
             proc.close()
+        stop_fork_server()
         broker.clear_pipeline(self.settings.home)
         if self.broker:
             self.broker.stop()

@@ -87,20 +87,19 @@ class EmbeddedBroker:
         return True
 
     def stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._watchdog:
+        """End the broker and its watchdog together. SIGKILL: it keeps everything in memory, so there is
+        nothing to save, and a clean stop costs a quarter of a second of every command that started it."""
+        started = [p for p in (self._proc, self._watchdog) if p is not None and p.poll() is None]
+        if self._proc in started:
+            self._proc.kill()
+        if self._watchdog in started:
             self._watchdog.terminate()  # the owner is alive: it leaves the broker alone and exits
+        for proc in started:
             try:
-                self._watchdog.wait(timeout=2)
+                proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
-                self._watchdog.kill()
-                self._watchdog.wait()
+                proc.kill()
+                proc.wait()
 
 
 def pipeline_file(home: Path) -> Path:

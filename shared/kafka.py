@@ -105,6 +105,7 @@ def make_consumer(settings: Settings, *topics: str, group_id: str | None, **extr
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         # The runtime keeps polling (with full partitions paused) while messages are held for long.
         max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         # A join is answered only once the whole group has rejoined (up to the rebalance timeout).

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 WATCH_INTERVAL_S = 0.25
 
 
@@ -43,6 +44,13 @@ _PRCTL = _load_prctl()  # looked up here, not in a forked child where dlopen may
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
     if _PRCTL is not None:
         _PRCTL(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def name_process(name: str) -> None:
+    """The name `ps` and `top` show for this process (15 bytes at most), e.g. a service forked from a
+    fork server, whose command line is the fork server's."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 def killed_with_parent() -> None:

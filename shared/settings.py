@@ -46,6 +46,9 @@ class Settings(MiraSettings):
     kafka_rebalance_timeout_ms: int = Field(30000, description="Time members get to rejoin in a rebalance.")
     kafka_max_poll_interval_ms: int = Field(300000, gt=0, description="A member that polls less often leaves "
                                             "its group; services keep polling while their work runs.")
+    kafka_fetch_max_wait_ms: int = Field(500, ge=1, le=30000, description="How long a fetch may wait for "
+                                         "new messages; brokers that do not answer early when some arrive "
+                                         "(the embedded one) add up to this to every hop.")
     kafka_request_timeout_ms: int = Field(30000, gt=0, description="A publish or commit the broker has not "
                                           "answered by then fails (and is retried).")
     topic_prefix: str = "mira."

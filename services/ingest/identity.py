@@ -11,14 +11,15 @@ other paths, never silently dropped.
 from __future__ import annotations
 
 import re
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from shared import ids
 from shared.messages import ClipJob
 from shared.redact import public_uri
 from shared.runtime.errors import BadInput
-from shared.store import jobs
+
+if TYPE_CHECKING:  # `mira caption` checks and ids clips with this module before any database is opened
+    from sqlalchemy.engine import Engine
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _SHOWN = 40  # characters of a refused id quoted back in the reason
@@ -43,6 +44,8 @@ def fingerprint(job: ClipJob) -> str:
 
 def claim(engine: Engine, job: ClipJob) -> None:
     """Raise Conflict when `job.job_id` was first submitted as something else."""
+    from shared.store import jobs  # SQLAlchemy: only the ingest service claims (see TYPE_CHECKING above)
+
     if jobs.claim(engine, job.job_id, job.clip.clip_id, fingerprint(job)) != fingerprint(job):
         raise Conflict(f"clip {job.clip.clip_id} (job {job.job_id}) was already submitted with a different "
                        "source, range or hint; give this clip another clip_id, or use `mira recaption` to "

@@ -4,6 +4,7 @@ notice their owner is gone and end within seconds."""
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -37,6 +38,9 @@ def test_up_leaves_nothing_running(mira_env: dict[str, str], tmp_path: Path, sig
     log = tmp_path / "up.log"
     proc = start_mira(mira_env, "up", log=log)
     wait_for_text(log, "caption consuming", proc)
+    services = json.loads((Path(mira_env["MIRA_HOME"]) / "pipeline.json").read_text())["services"]
+    names = {Path(f"/proc/{s['pid']}/comm").read_text().strip() for s in services.values()}
+    assert names == {f"mira-{name}" for name in services}  # `ps` and `top` tell the services apart
     if sig == signal.SIGTERM:  # while it runs, `mira status` finds it and lines its table up
         status = mira(mira_env, "status")
         table = status.stdout.splitlines()[1:8]
