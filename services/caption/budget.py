@@ -119,6 +119,8 @@ class BudgetGate:
 
     async def reserve(self, estimate_usd: float) -> Reservation:
         """Wait until `estimate_usd` more fits under the budget, then hold it for the call."""
+        if not self.capped:  # nothing to hold it against: the tally learns the real cost when the call settles
+            return Reservation(0)
         amount = math.ceil(estimate_usd * NANO)
         while True:
             limit = self.limit_usd
@@ -143,6 +145,8 @@ class BudgetGate:
 
     async def settle(self, reservation: Reservation, actual_usd: float) -> None:
         """Swap a reservation for the real cost (0 when the call was not billed)."""
+        if reservation.nano == 0 and actual_usd == 0:
+            return  # nothing held, nothing spent: no trip to the tally
         self._spent, self._reserved = await asyncio.to_thread(
             self.tally.settle, reservation.nano, round(actual_usd * NANO))
         self._changed.set()

@@ -74,7 +74,7 @@ class OneCall:
         self.run = run_blocking
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.flights: dict[str, Flight] = {}
-        self.remembering: set[asyncio.Future[None]] = set()  # answers in hand, being written to the log
+        self.remembering: set[asyncio.Future[bool]] = set()  # answers in hand, being written to the log
 
     async def ask(self, question: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         """The question's outcome, and whether this delivery paid for it. Of the deliveries sharing a call,
@@ -122,6 +122,7 @@ class OneCall:
                 log.info("question %s is being asked by another replica; waiting for its answer", q.key[:12])
             await asyncio.sleep(self.poll_s)
         renewer = asyncio.get_running_loop().create_task(self._renew(q.key))
+        released = False
         try:
             if paid is not None:  # answered between the look and the claim
                 return q.reused(paid), False
@@ -130,14 +131,16 @@ class OneCall:
             except Answered as answered:
                 return q.reused(answered.captions), False
             if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
+                renewer.cancel()  # the claim is given up with the answer (a renewal after it would find it gone)
                 writing = asyncio.ensure_future(self._remember(q, outcome.captions))
                 self.remembering.add(writing)
                 writing.add_done_callback(self.remembering.discard)
-                await asyncio.shield(writing)  # a stop that cancels this flight still lets the write finish
+                released = await asyncio.shield(writing)  # a stop that cancels this flight still lets it finish
             return outcome, True
         finally:
             renewer.cancel()
-            await self._release(q.key)
+            if not released:
+                await self._release(q.key)
 
     def _look_and_claim(self, q: Question) -> tuple[Captions | None, bool]:
         """One trip to the store (blocking): the answer if it is paid for already; else the claim and, once it
@@ -158,15 +161,18 @@ class OneCall:
                                                 q.model)
         return found
 
-    async def _remember(self, q: Question, captions: Captions) -> None:
+    async def _remember(self, q: Question, captions: Captions) -> bool:
+        """Log the answer and release the claim with it, in one transaction; whether that happened."""
         try:
             # Threads of its own: never queued behind claim polls in the stage's pool while a stop is coming.
             await asyncio.to_thread(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
-                                    captions)
+                                    captions, self.owner)
+            return True
         except sa.exc.SQLAlchemyError as exc:
             # The answer is paid for and still goes out (the sink's record keeps it); raising would only make
             # the retry pay again.
             log.warning("could not log the answer to question %s (%s); publishing it anyway", q.key[:12], exc)
+            return False
 
     async def _unanswered(self, q: Question) -> None:
         if (paid := await self._paid(q)) is not None:

@@ -13,43 +13,60 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from shared.messages import utcnow
 from shared.store import engine as engines
-from shared.store.schema import model_claims
+from shared.store.schema import UtcDateTime, model_claims
 
 c = model_claims.c
+
+# Built once with bound parameters (every model call takes, renews and releases a claim).
+# (Parameter names apart from the columns': SQLAlchemy reserves those in VALUES and SET.)
+_KEY, _OWNER = sa.bindparam("claim_key", type_=sa.String()), sa.bindparam("claim_owner", type_=sa.String())
+_UNTIL = sa.bindparam("claim_until", type_=UtcDateTime())
+_NEW = sa.insert(model_claims).values(answer_key=_KEY, owner=_OWNER, lease_until=_UNTIL)
+_TAKE_OVER = (sa.update(model_claims)
+              .where(c.answer_key == _KEY, sa.or_(c.lease_until < sa.bindparam("now"), c.owner == _OWNER))
+              .values(owner=_OWNER, lease_until=_UNTIL))
+_RENEW = sa.update(model_claims).where(c.answer_key == _KEY, c.owner == _OWNER).values(lease_until=_UNTIL)
+_RELEASE = sa.delete(model_claims).where(c.answer_key == _KEY, c.owner == _OWNER)
 
 
 def take(engine: Engine, key: str, owner: str, lease_s: float) -> bool:
     """Claim `key` for `owner`: True when it is now theirs (new, already theirs, or its lease expired)."""
     now = utcnow()
-    until = now + timedelta(seconds=lease_s)
+    params = {"claim_key": key, "claim_owner": owner, "claim_until": now + timedelta(seconds=lease_s), "now": now}
     try:
-        with engines.write_transaction(engine, lock_key=f"claim:{key}") as conn:
-            conn.execute(sa.insert(model_claims).values(answer_key=key, owner=owner, lease_until=until))
+        with engines.write_transaction(engine, lock_key=lock_key(key)) as conn:
+            conn.execute(_NEW, params)
         return True
     except sa.exc.IntegrityError:
         pass  # someone holds it, or held it and died
-    with engines.write_transaction(engine, lock_key=f"claim:{key}") as conn:
-        taken = conn.execute(sa.update(model_claims)
-                             .where(c.answer_key == key, sa.or_(c.lease_until < now, c.owner == owner))
-                             .values(owner=owner, lease_until=until))
-    return taken.rowcount == 1
+    with engines.write_transaction(engine, lock_key=lock_key(key)) as conn:
+        return conn.execute(_TAKE_OVER, params).rowcount == 1
 
 
 def renew(engine: Engine, key: str, owner: str, lease_s: float) -> bool:
     """Extend the lease; False when the claim is no longer `owner`'s (it expired and was taken over)."""
-    with engines.write_transaction(engine, lock_key=f"claim:{key}") as conn:
-        renewed = conn.execute(sa.update(model_claims).where(c.answer_key == key, c.owner == owner)
-                               .values(lease_until=utcnow() + timedelta(seconds=lease_s)))
+    with engines.write_transaction(engine, lock_key=lock_key(key)) as conn:
+        renewed = conn.execute(_RENEW, {"claim_key": key, "claim_owner": owner,
+                                        "claim_until": utcnow() + timedelta(seconds=lease_s)})
     return renewed.rowcount == 1
 
 
 def release(engine: Engine, key: str, owner: str) -> None:
-    with engines.write_transaction(engine, lock_key=f"claim:{key}") as conn:
-        conn.execute(sa.delete(model_claims).where(c.answer_key == key, c.owner == owner))
+    with engines.write_transaction(engine, lock_key=lock_key(key)) as conn:
+        release_in(conn, key, owner)
+
+
+def release_in(conn: Connection, key: str, owner: str) -> None:
+    """Give the claim up inside a transaction the caller holds (with lock_key(key) taken)."""
+    conn.execute(_RELEASE, {"claim_key": key, "claim_owner": owner})
+
+
+def lock_key(key: str) -> str:
+    return f"claim:{key}"
 
 
 def holder(engine: Engine, key: str) -> tuple[str, float] | None:

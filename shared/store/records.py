@@ -115,8 +115,10 @@ class RecordStore:
         return answers.paid(self.engine, grid_sha256, hint, prompt_version, model)
 
     def remember_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str,
-                        captions: Captions) -> None:
-        answers.remember(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model), captions)
+                        captions: Captions, releasing: str | None = None) -> None:
+        """Log a paid answer (and release `releasing`'s claim on its question with it)."""
+        answers.remember(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model), captions,
+                         releasing)
 
     def latest(self, clip_id: str) -> CaptionRecord | None:
         stmt = (

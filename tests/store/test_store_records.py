@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from shared.messages import CaptionRecord, utcnow
-from shared.store import RecordStore
+from shared.store import RecordStore, answers, claims
 from shared.store.schema import RECORD_COLUMNS
 from tests.store.factories import captions, result
 
@@ -145,3 +145,19 @@ def test_paid_answers_come_from_records_or_from_the_answer_log(store: RecordStor
     assert store.paid_answer("ef" * 32, None, "p1", "gpt-4o") is None  # another hint is another question
     store.record(result("clip", "job", grid_sha256="12" * 32, hint=None, caps=captions(4, tag="rec")))
     assert store.paid_answer("12" * 32, None, "p1", "gpt-4o") == captions(4, tag="rec")
+
+
+def test_logging_an_answer_gives_up_the_claim_on_its_question_in_the_same_trip(store: RecordStore) -> None:
+    question = ("ab" * 32, "a fox", "p1", "gpt-4o")
+    key = answers.answer_key(*question)
+    assert claims.take(store.engine, key, "replica-1", lease_s=60)
+    store.remember_answer(*question, captions(7, tag="paid"), releasing="replica-1")
+    assert claims.holder(store.engine, key) is None and store.paid_answer(*question) == captions(7, tag="paid")
+    # Logged already (a redelivery answered twice): the first answer stays and the claim is still given up.
+    assert claims.take(store.engine, key, "replica-2", lease_s=60)
+    store.remember_answer(*question, captions(3, tag="again"), releasing="replica-2")
+    assert claims.holder(store.engine, key) is None and store.paid_answer(*question) == captions(7, tag="paid")
+    # Only the named owner's claim goes: one taken over by another replica stays with it.
+    assert claims.take(store.engine, key, "replica-3", lease_s=60)
+    store.remember_answer(*question, captions(3, tag="late"), releasing="replica-1")
+    assert claims.holder(store.engine, key) is not None
