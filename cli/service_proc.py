@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -47,13 +48,18 @@ def start_fork_server() -> None:
 
 def stop_fork_server() -> None:
     """End the fork server once the services have stopped: left to end on its own when this command exits,
-    it would spend a few tenths of a second unloading modules while holding this command's output open."""
-    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # private: absent in another Python, no-op
+    it would spend a few tenths of a second unloading modules while holding this command's output open. Its
+    socket's folder (pymp-*) goes too: the exit handler that would remove it is skipped (cli.main)."""
+    server = forkserver._forkserver
+    pid = getattr(server, "_forkserver_pid", None)  # private: absent in another Python, then a no-op
+    address = getattr(server, "_forkserver_address", None)
     if pid is not None:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    if isinstance(address, str) and os.path.basename(os.path.dirname(address)).startswith("pymp-"):
+        shutil.rmtree(os.path.dirname(address), ignore_errors=True)
 
 
 def _serve(name: str, env: dict[str, str], out: socket.socket) -> None:

@@ -24,7 +24,8 @@ def mira_env(tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[dict[str, str]
     env.update({f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()})
     env.update(MIRA_HOME=str(tmp_path / "home"), OPENAI_BASE_URL=fake_openai.base_url,
                OPENAI_API_KEY="sk-test-secret-123", MIRA_COMMIT_INTERVAL_S="0.2", MIRA_SHUTDOWN_GRACE_S="3",
-               MIRA_API_PORT="0")
+               MIRA_API_PORT="0", TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     yield env
     kill_leftovers(env["MIRA_HOME"])  # a failed test must not leave its pipeline to the next
 

@@ -47,6 +47,7 @@ def test_rerun_of_recorded_clips_pays_nothing_and_says_so(mira_env: dict[str, st
     assert len(fake_openai.requests) == calls
     assert "recorded: 1 success (1 already recorded, no model call)" in again.stdout
     assert "this run: 0 model calls; tokens: 0 input (0 image), 0 output; cost $0.000000" in again.stdout
+    assert list(Path(mira_env["TMPDIR"]).iterdir()) == []  # the fork server's socket folder went with it
 
     status = mira(mira_env, "status", "--json")  # no pipeline left running: the stored records only
     assert status.returncode == 0, status.stderr
