@@ -116,9 +116,12 @@ class Captioner:
         return reply.read_reply(body, structured), reply.add(usage, spent)
 
     async def _send(self, model: str, msgs: list[dict[str, Any]], structured: bool) -> LegacyAPIResponse[Any]:
-        completions = self.client.chat.completions.with_raw_response
-        kwargs = {"model": model, "messages": msgs, **request.options(self.s)}
+        body: dict[str, Any] = {"messages": msgs, **request.options(self.s)}
         if structured:
             # The schema `parse` would build on every call, built once; our own reply parser reads the body.
-            return await completions.create(response_format=request.response_format(), **kwargs)  # type: ignore[call-overload]
-        return await completions.create(**kwargs)
+            body["response_format"] = request.response_format()
+        # Sent as `extra_body`, which the SDK merges into the request JSON as it is: passed as parameters,
+        # the messages and schema go through its type-directed transform, a quarter of this stage's CPU per
+        # call for a body it leaves unchanged. (`messages=[]` is only the required parameter, replaced.)
+        return await self.client.chat.completions.with_raw_response.create(  # type: ignore[call-overload]
+            model=model, messages=[], extra_body=body)
