@@ -74,11 +74,14 @@ def exit_with_owner(owner_pid: int, grace_s: float = 5.0) -> None:
 def watchdog(owner_pid: int, child_pid: int) -> int:
     """Wait until the owner or the child is gone; if the owner went first, end the child."""
     die_with_parent(signal.SIGTERM)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    while not stop.is_set() and os.getppid() == owner_pid and _alive(child_pid):
-        stop.wait(WATCH_INTERVAL_S)
-    if os.getppid() != owner_pid or (stop.is_set() and not _alive(owner_pid)):
+    # A plain flag, not a threading.Event: the handler runs in this same thread, and Event.set() there would
+    # wait forever for the Event's lock whenever the signal lands while Event.wait() holds it (seen once in
+    # ten runs of the test suite: after `mira up` was SIGKILLed, its broker's watchdog never ended).
+    stopped: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopped.append(signum))
+    while not stopped and os.getppid() == owner_pid and _alive(child_pid):
+        time.sleep(WATCH_INTERVAL_S)
+    if os.getppid() != owner_pid or (stopped and not _alive(owner_pid)):
         _end(child_pid)
     return 0
 
