@@ -38,8 +38,8 @@ BACKOFF_S = (0.5, 2.0)  # pause before the 2nd and 3rd start
 # It also answers a fetch only when the fetch's wait is over, never early when a message arrives: every hop
 # between stages waited up to 500 ms at the default; a short wait costs a few empty fetches a second.
 # Each group of settings applies unless the user set one of it.
-EMBEDDED_KAFKA = ({"MIRA_KAFKA_SESSION_TIMEOUT_MS": "2000", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS": "500"},
-                  {"MIRA_KAFKA_FETCH_MAX_WAIT_MS": "50"})
+EMBEDDED_KAFKA = ({"kafka_session_timeout_ms": 2000, "kafka_heartbeat_interval_ms": 500},
+                  {"kafka_fetch_max_wait_ms": 50})
 STALLED_GIVE_UP_S = 60.0  # a command's own pipeline: a service still failing to start after this is given up
 
 
@@ -62,9 +62,8 @@ class LocalPipeline:
             self.broker = broker.EmbeddedBroker(home)
             self.broker.launch()
             self.bootstrap = self.broker.address
-        settings = self.settings.model_copy(update={"kafka_bootstrap": self.bootstrap})
-        if self.broker and "MIRA_KAFKA_FETCH_MAX_WAIT_MS" not in os.environ:  # this command's own readers too
-            settings = settings.model_copy(update={"kafka_fetch_max_wait_ms": int(EMBEDDED_KAFKA[1]["MIRA_KAFKA_FETCH_MAX_WAIT_MS"])})
+        # This command's own readers take the embedded broker's settings too.
+        settings = self.settings.model_copy(update={"kafka_bootstrap": self.bootstrap, **self._embedded_kafka()})
         if self.broker:
             while not self.broker.ready():
                 await asyncio.sleep(0.01)
@@ -86,10 +85,16 @@ class LocalPipeline:
                "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
         if self.log_dir is not None:  # a command's own pipeline: its HTTP ingest API must not hold MIRA_API_PORT
             env["MIRA_API_PORT"] = "0"
-        for defaults in EMBEDDED_KAFKA if self.broker else ():
-            if not set(defaults) & set(os.environ):
-                env.update(defaults)
+        env.update({f"MIRA_{field.upper()}": str(value) for field, value in self._embedded_kafka().items()})
         return env
+
+    def _embedded_kafka(self) -> dict[str, int]:
+        """The EMBEDDED_KAFKA settings that apply: on the embedded broker, each group the user set none of."""
+        chosen: dict[str, int] = {}
+        for defaults in EMBEDDED_KAFKA if self.broker else ():
+            if not {f"MIRA_{field.upper()}" for field in defaults} & set(os.environ):
+                chosen.update(defaults)
+        return chosen
 
     def _write_pipeline(self) -> None:
         services = {n: {"pid": p.pid, "health_port": int(p.env["MIRA_HEALTH_PORT"]), "given_up": n in self.fatal}
