@@ -74,8 +74,10 @@ def picture(frame: VideoFrame, sample_aspect: Fraction, layout: Layout) -> np.nd
     out_w, out_h = max(1, round(dw * scale)), max(1, round(dh * scale))
     turns = _quarter_turns(frame)
     coded_w, coded_h = (out_h, out_w) if turns % 2 else (out_w, out_h)
-    # Convert and scale in one swscale pass, from the decoded size straight to the cell.
-    rgb = _reformatter().reformat(frame, coded_w, coded_h, "rgb24", interpolation="AREA").to_ndarray()
+    # Convert and scale in one swscale pass, from the decoded size straight to the cell. One thread: the decode
+    # pool runs clips side by side, and swscale's own slice threads spent more CPU waking up than scaling.
+    rgb = _reformatter().reformat(frame, coded_w, coded_h, "rgb24", interpolation="AREA",
+                                  threads=1).to_ndarray()
     return np.rot90(rgb, k=turns) if turns else rgb
 
 
