@@ -25,7 +25,7 @@ from pathlib import Path
 from cli.connect import clean_stale
 from cli.service_proc import ServiceProc, start_fork_server, stop_fork_server
 from shared import broker, kafka
-from shared.settings import Settings
+from shared.settings import Settings, as_env
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class LocalPipeline:
                "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
         if self.log_dir is not None:  # a command's own pipeline: its HTTP ingest API must not hold MIRA_API_PORT
             env["MIRA_API_PORT"] = "0"
-        env.update({f"MIRA_{field.upper()}": str(value) for field, value in self._embedded_kafka().items()})
+        env.update(as_env(self._embedded_kafka()))
         return env
 
     def _embedded_kafka(self) -> dict[str, int]:

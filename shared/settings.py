@@ -5,8 +5,9 @@ Stage-specific settings live beside their stage (services/<stage>/settings.py) a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,3 +102,8 @@ class Settings(MiraSettings):
 
 def load() -> Settings:
     return Settings()
+
+
+def as_env(values: Mapping[str, Any]) -> dict[str, str]:
+    """Settings by field name, as the MIRA_* environment variables that set them (for a child process)."""
+    return {f"MIRA_{field.upper()}": str(value) for field, value in values.items()}

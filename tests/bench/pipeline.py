@@ -48,7 +48,7 @@ from shared.messages import (
 from shared.settings import Settings
 from shared.store.records import RecordStore
 from tests.bench import floor
-from tests.bench.services import Pipeline, cpu_s, memory_mib
+from tests.bench.services import AS_MIRA_UP, Pipeline, cpu_s, memory_mib
 from tests.media.videos import draw_frame, make_texture
 from tests.store.databases import temporary_database
 
@@ -138,7 +138,7 @@ def measure_floor(pipeline: Pipeline, clips_dir: Path, count: int, home: Path, t
     best: tuple[float, float, float] | None = None
     for attempt in range(tries):
         settings = Settings(home=home, kafka_bootstrap=pipeline.env["MIRA_KAFKA_BOOTSTRAP"],
-                            topic_prefix=f"floor{attempt}.")
+                            topic_prefix=f"floor{attempt}.", **AS_MIRA_UP)
         broker_before, own_before = cpu_s(pipeline.procs[1].pid), cpu_s(os.getpid())
         rate = count / asyncio.run(floor.run_floor(settings, subs, sample))
         own = (cpu_s(os.getpid()) - own_before) * 1000 / count

@@ -14,15 +14,19 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli.pipeline import EMBEDDED_KAFKA
 from services import STAGES
 from shared import broker
+from shared.settings import as_env
 from tests.bench.caption import start_server
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 # Zero latency and no rate limit on the model side: whatever limits throughput is ours.
 UNLIMITED = {"OPENAI_API_KEY": "sk-bench", "MIRA_CAPTION_RPM": "100000000", "MIRA_CAPTION_TPM": "100000000000"}
-FAST_GROUPS = {"MIRA_KAFKA_SESSION_TIMEOUT_MS": "3000", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-               "MIRA_KAFKA_REBALANCE_TIMEOUT_MS": "3000"}
+# Kafka settings as `mira up` gives its services on the embedded broker (short group timeouts, and a 50 ms
+# fetch wait: this broker answers a fetch only once the wait is out), and quick rebalances for added replicas.
+AS_MIRA_UP = {field: value for group in EMBEDDED_KAFKA for field, value in group.items()}
+KAFKA = as_env(AS_MIRA_UP | {"kafka_rebalance_timeout_ms": 3000})
 
 
 def cpu_s(pid: int) -> float:
@@ -66,7 +70,7 @@ class Pipeline:
         self.procs.append(Proc("model server", model))  # type: ignore[arg-type]
         self.procs.append(Proc("broker", self.broker._proc))  # type: ignore[arg-type]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRA_", "OPENAI_"))}
-        env |= UNLIMITED | FAST_GROUPS
+        env |= UNLIMITED | KAFKA
         env |= {"MIRA_HOME": str(self.home), "MIRA_KAFKA_BOOTSTRAP": bootstrap, "OPENAI_BASE_URL": base_url,
                 "MIRA_HEALTH_HOST": "127.0.0.1"}
         if self.database_url:

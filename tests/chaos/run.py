@@ -17,7 +17,7 @@ from pathlib import Path
 from services import stage_class
 from shared import kafka
 from shared.messages import DeadLetter
-from shared.settings import Settings
+from shared.settings import Settings, as_env
 from shared.store.records import RecordStore
 from tests.chaos import clips
 from tests.chaos.fleet import Fleet
@@ -49,7 +49,7 @@ class Config:
 
 def replica_env(settings: Settings, fake: FakeOpenAI, cache: Path, config: Config) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRA_", "OPENAI_"))}
-    env.update({f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()})
+    env.update(as_env(FAST_GROUPS))
     env.update(
         MIRA_HOME=str(settings.home), MIRA_KAFKA_BOOTSTRAP=settings.kafka_bootstrap or "",
         MIRA_TOPIC_PREFIX=settings.topic_prefix, MIRA_TOPIC_PARTITIONS=str(config.partitions),

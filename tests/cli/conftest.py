@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.settings import as_env
 from tests.conftest import FAST_GROUPS
 from tests.fake_openai.fixtures import fake_openai_of_its_own  # noqa: F401 - the fake_openai fixture
 from tests.fake_openai.server import FakeOpenAI
@@ -21,7 +22,7 @@ from tests.media.videos import make_video
 @pytest.fixture
 def mira_env(tmp_path: Path, fake_openai: FakeOpenAI) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRA_", "OPENAI_"))}
-    env.update({f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()})
+    env.update(as_env(FAST_GROUPS))
     env.update(MIRA_HOME=str(tmp_path / "home"), OPENAI_BASE_URL=fake_openai.base_url,
                OPENAI_API_KEY="sk-test-secret-123", MIRA_COMMIT_INTERVAL_S="0.2", MIRA_SHUTDOWN_GRACE_S="3",
                MIRA_API_PORT="0", TMPDIR=str(tmp_path / "tmp"))

@@ -22,7 +22,7 @@ from services.framegrid.settings import FramegridSettings
 from shared.blobstore import open_blobstore
 from shared.broker import free_port
 from shared.messages import CaptionResult, ClipSpan, GridInfo, Hint, HintReady
-from shared.settings import Settings
+from shared.settings import Settings, as_env
 from shared.store.records import RecordStore
 from shared.topics import Topic
 from tests.conftest import FAST_GROUPS
@@ -52,7 +52,7 @@ async def hinted_jobs(settings: Settings, tmp_path: Path) -> list[HintReady]:
 
 def service(name: str, settings: Settings, fake: FakeOpenAI, **extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRA_", "OPENAI_"))}
-    env.update({f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()})
+    env.update(as_env(FAST_GROUPS))
     env.update(MIRA_HOME=str(settings.home), MIRA_KAFKA_BOOTSTRAP=settings.kafka_bootstrap or "",
                MIRA_TOPIC_PREFIX=settings.topic_prefix, MIRA_TOPIC_PARTITIONS=str(settings.topic_partitions),
                MIRA_HEALTH_PORT="0", OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-test")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shared.messages import RecaptionRequest
-from shared.settings import Settings
+from shared.settings import Settings, as_env
 from shared.store import RecordStore
 from tests.conftest import FAST_GROUPS
 from tests.e2e.conftest import Up
@@ -52,7 +52,7 @@ def test_send_back_publishes_requests_that_produce_new_versions(
     tmp_path: Path, browser: Any, fake_openai: FakeOpenAI,
 ) -> None:
     seeded = seed(tmp_path / "store")
-    fast = {f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()}
+    fast = as_env(FAST_GROUPS)
     env = review_env(tmp_path / "home", seeded, OPENAI_BASE_URL=fake_openai.base_url,
                      OPENAI_API_KEY="sk-test-secret-123", MIRA_COMMIT_INTERVAL_S="0.2", **fast)
     failed = [f"clip-{i:04d}" for i in range(CLIPS) if latest_status(i) == "failed"]

@@ -20,7 +20,7 @@ import pytest
 from services.sink.handler import SinkStage
 from shared.broker import EmbeddedBroker, free_port
 from shared.runtime.runner import HARD_EXIT_MARGIN_S, Runner
-from shared.settings import Settings
+from shared.settings import Settings, as_env
 from tests.conftest import FAST_GROUPS
 from tests.kafka_io import publish
 from tests.runtime.stages import CrashingWatcherStage, MisconfiguredStage, RejectingStage, SlowStage
@@ -78,7 +78,7 @@ async def test_sigterm_while_the_broker_is_gone_ends_the_service_within_its_grac
     env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": own_broker.address, "MIRA_HOME": str(tmp_path / "service"),
            "MIRA_HEALTH_HOST": "127.0.0.1", "MIRA_HEALTH_PORT": str(port), "MIRA_API_PORT": str(free_port()),
            "MIRA_SHUTDOWN_GRACE_S": str(grace_s),
-           "MIRA_TOPIC_PREFIX": own_settings.topic_prefix, **{f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()}}
+           "MIRA_TOPIC_PREFIX": own_settings.topic_prefix, **as_env(FAST_GROUPS)}
     output = tmp_path / "ingest.log"
     proc = run_service("ingest", env, output)
     try:
@@ -147,7 +147,7 @@ async def test_sigterm_ends_a_service_whose_event_loop_is_blocked(settings: Sett
     env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "", "MIRA_HOME": str(tmp_path / "s"),
            "MIRA_TOPIC_PREFIX": settings.topic_prefix, "MIRA_HEALTH_HOST": "127.0.0.1", "MIRA_HEALTH_PORT": "0",
            "MIRA_SHUTDOWN_GRACE_S": "1", "BLOCKING_STAGE_MARKER": str(marker),
-           **{f"MIRA_{k.upper()}": str(v) for k, v in FAST_GROUPS.items()}}
+           **as_env(FAST_GROUPS)}
     proc = run_process(["-c", "import sys, tests.runtime.stages as s; sys.exit(s.run_blocking_stage())"], env, output)
     try:
         for _ in range(1200):
