@@ -113,6 +113,8 @@ class LocalPipeline:
                     self._give_up(name, f"cannot start: still failing after {STALLED_GIVE_UP_S:g} s")
                 continue
             if proc.waiting:
+                # A fresh health port: the last one may be what made it fail (taken between choosing and binding).
+                proc.env["MIRA_HEALTH_PORT"] = str(broker.free_port())
                 proc.spawn()
                 self._write_pipeline()
             elif code == FATAL_EXIT:
