@@ -65,16 +65,16 @@ def claim(engine: Engine, questions: Sequence[Question], owner: str, lease_s: fl
     """For each question, in one transaction: (its paid answer, None) when there is one; else (None, whether
     `owner` now holds its claim). The claim is taken before the answer is looked for, so an answer that
     lands meanwhile is seen (and the claim given back)."""
-    out: dict[Question, tuple[Captions | None, bool]] = {}
+    out: list[tuple[Captions | None, bool]] = []
     # No per-question lock: the claim upsert is atomic by itself, and the answer is read after it.
     with engines.write_transaction(engine, lock_key=()) as conn:
-        for q in _in_key_order(questions):
+        for q in questions:
             claimed = claims.take_in(conn, q.key, owner, lease_s)
             found = _paid_in(conn, q)
             if found is not None and claimed:
                 claims.release_in(conn, q.key, owner)
-            out[q] = (found, claimed and found is None)
-    return [out[q] for q in questions]
+            out.append((found, claimed and found is None))
+    return out
 
 
 def remember(engine: Engine, answered: Sequence[tuple[Question, Captions]], releasing: str | None = None) -> None:
@@ -82,16 +82,11 @@ def remember(engine: Engine, answered: Sequence[tuple[Question, Captions]], rele
     same transaction: one trip to the store after the paid calls instead of two."""
     with engines.write_transaction(engine, lock_key=()) as conn:
         now = utcnow()
-        for q, captions in sorted(answered, key=lambda item: item[0].key):
+        for q, captions in answered:
             conn.execute(_INSERT[conn.dialect.name],
                          {"answer_key": q.key, "captions": captions.model_dump(), "created_at": now})
             if releasing is not None:
                 claims.release_in(conn, q.key, releasing)
-
-
-def _in_key_order(questions: Sequence[Question]) -> list[Question]:
-    """Rows are locked in key order, so replicas writing overlapping batches never deadlock (PostgreSQL)."""
-    return sorted(set(questions), key=lambda q: q.key)
 
 
 def _paid_in(conn: Connection, q: Question) -> Captions | None:
