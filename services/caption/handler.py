@@ -13,13 +13,12 @@ from prometheus_client import Counter
 import prompt
 from services.caption.batch import BatchCaptioner, captioner_for
 from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
-from services.caption.onecall import OneCall
+from services.caption.onecall import OneCall, Question
 from services.caption.settings import CaptionSettings
 from shared.blobstore import open_blobstore
 from shared.messages import CaptionResult, HintReady
 from shared.runtime.errors import Fatal
 from shared.runtime.stage import Stage, StageContext
-from shared.store.answers import Question
 from shared.store.records import RecordStore
 from shared.topics import Topic
 

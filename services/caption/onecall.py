@@ -4,14 +4,12 @@ Within a process, deliveries of one question share a single flight: the first ru
 its outcome (a refetch after a rebalance, or two jobs over one grid). Across replicas, the flight first
 takes the question's claim in the record store (shared.store.claims) and renews its lease while the call
 runs; a replica that finds the claim held waits, looking at the answer log every MIRA_CAPTION_CLAIM_POLL_S,
-and takes the claim over once its lease has passed (its owner died). The answer log is read right after the
-claim is taken and once more right before the request is sent, after the budget and the rate limiter let it
-go, so an answer that arrived meanwhile is used instead of paid for again.
+and takes the claim over once its lease has passed (its owner died). The answer log is read again after
+the claim is taken and once more right before the request is sent, after the budget and the rate limiter
+let it go, so an answer that arrived meanwhile is used instead of paid for again.
 
 The flight runs as its own task: a delivery cancelled by a rebalance does not cancel a call that others,
-here or on the partition's next owner, are waiting for. Flights that reach the store together share one
-transaction there (shared/coalesce.py): the messages of one poll cost one claim trip, one look before
-sending and one answer-log write, not three per message.
+here or on the partition's next owner, are waiting for.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,10 +27,9 @@ import sqlalchemy as sa
 
 from services.caption.captioner import BeforeSend, CaptionOutcome
 from services.caption.settings import CaptionSettings
-from shared.coalesce import Coalescer
 from shared.messages import Captions, Usage
-from shared.store import answers, claims
-from shared.store.answers import Question
+from shared.store import claims
+from shared.store.answers import answer_key
 from shared.store.records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -46,12 +43,22 @@ class Answered(Exception):  # not a failure: the answer arrived before the reque
         self.captions = captions
 
 
-def reused(q: Question, captions: Captions) -> CaptionOutcome:
-    return CaptionOutcome("success", None, captions, q.model, q.prompt_version, Usage())
+@dataclass(frozen=True)
+class Question:
+    grid_sha256: str
+    hint: str | None
+    prompt_version: str
+    model: str
+
+    @property
+    def key(self) -> str:
+        return answer_key(self.grid_sha256, self.hint, self.prompt_version, self.model)
+
+    def reused(self, captions: Captions) -> CaptionOutcome:
+        return CaptionOutcome("success", None, captions, self.model, self.prompt_version, Usage())
 
 
 REMEMBER_ON_STOP_S = 2.0  # well inside the exit watchdog's 3 s after the grace
-
 
 @dataclass
 class Flight:
@@ -68,13 +75,6 @@ class OneCall:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.flights: dict[str, Flight] = {}
         self.remembering: set[asyncio.Future[bool]] = set()  # answers in hand, being written to the log
-        engine = store.engine
-        self._claim: Coalescer[Question, tuple[Captions | None, bool]] = Coalescer(
-            lambda qs: answers.claim(engine, qs, self.owner, self.lease_s), run_blocking)
-        self._look: Coalescer[Question, Captions | None] = Coalescer(lambda qs: answers.paid(engine, qs),
-                                                                     run_blocking)
-        # Threads of its own: never queued behind claim polls in the stage's pool while a stop is coming.
-        self._log = Coalescer(self._log_all, asyncio.to_thread)
 
     async def ask(self, question: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         """The question's outcome, and whether this delivery paid for it. Of the deliveries sharing a call,
@@ -112,9 +112,9 @@ class OneCall:
     async def _fly(self, q: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         waited = False
         while True:
-            paid, claimed = await self._claim(q)
-            if paid is not None:
-                return reused(q, paid), False
+            paid, claimed = await self.run(self._look_and_claim, q)
+            if paid is not None and not claimed:
+                return q.reused(paid), False
             if claimed:
                 break
             if not waited:
@@ -124,10 +124,12 @@ class OneCall:
         renewer = asyncio.get_running_loop().create_task(self._renew(q.key))
         released = False
         try:
+            if paid is not None:  # answered between the look and the claim
+                return q.reused(paid), False
             try:
                 outcome = await call(lambda: self._unanswered(q))
             except Answered as answered:
-                return reused(q, answered.captions), False
+                return q.reused(answered.captions), False
             if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
                 renewer.cancel()  # the claim is given up with the answer (a renewal after it would find it gone)
                 writing = asyncio.ensure_future(self._remember(q, outcome.captions))
@@ -140,10 +142,31 @@ class OneCall:
             if not released:
                 await self._release(q.key)
 
+    def _look_and_claim(self, q: Question) -> tuple[Captions | None, bool]:
+        """One trip to the store (blocking): the answer if it is paid for already; else the claim and, once it
+        is ours, a second look, for an answer that landed between the first look and the claim."""
+        fields = (q.grid_sha256, q.hint, q.prompt_version, q.model)
+        if (paid := self.store.paid_answer(*fields)) is not None:
+            return paid, False
+        if not claims.take(self.store.engine, q.key, self.owner, self.lease_s):
+            return None, False
+        try:
+            return self.store.paid_answer(*fields), True
+        except BaseException:
+            claims.release(self.store.engine, q.key, self.owner)
+            raise
+
+    async def _paid(self, q: Question) -> Captions | None:
+        found: Captions | None = await self.run(self.store.paid_answer, q.grid_sha256, q.hint, q.prompt_version,
+                                                q.model)
+        return found
+
     async def _remember(self, q: Question, captions: Captions) -> bool:
         """Log the answer and release the claim with it, in one transaction; whether that happened."""
         try:
-            await self._log((q, captions))
+            # Threads of its own: never queued behind claim polls in the stage's pool while a stop is coming.
+            await asyncio.to_thread(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
+                                    captions, self.owner)
             return True
         except sa.exc.SQLAlchemyError as exc:
             # The answer is paid for and still goes out (the sink's record keeps it); raising would only make
@@ -151,12 +174,8 @@ class OneCall:
             log.warning("could not log the answer to question %s (%s); publishing it anyway", q.key[:12], exc)
             return False
 
-    def _log_all(self, answered: Sequence[tuple[Question, Captions]]) -> list[None]:
-        answers.remember(self.store.engine, answered, releasing=self.owner)
-        return [None] * len(answered)
-
     async def _unanswered(self, q: Question) -> None:
-        if (paid := await self._look(q)) is not None:
+        if (paid := await self._paid(q)) is not None:
             raise Answered(paid)
 
     async def _renew(self, key: str) -> None:

@@ -10,17 +10,15 @@ Version numbers are "max + 1" per clip, so two writers must not read the same ma
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
-T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_S = 60.0
 # First key of every advisory lock Mira takes, so it never collides with other users of the database.
 _LOCK_NAMESPACE = zlib.crc32(b"mira.caption_records") & 0x7FFFFFFF
@@ -90,9 +88,3 @@ def write_transaction(engine: Engine, lock_key: str | Collection[str]) -> Iterat
                         {"ns": _LOCK_NAMESPACE, "key": key},
                     )
             yield conn
-
-
-def upserts(build: Callable[[Any], T]) -> dict[str, T]:
-    """A statement built with each backend's own INSERT (for ON CONFLICT), by dialect name: pick one with
-    `conn.dialect.name`. Both SQLite and PostgreSQL run an upsert as one atomic statement."""
-    return {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}

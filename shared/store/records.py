@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.selectable import NamedFromClause as Alias
 
-from shared.messages import CaptionRecord, CaptionResult, CaptionStatus
+from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus
+from shared.store import answers, migrations, versions
 from shared.store import engine as engines
-from shared.store import migrations, versions
 from shared.store.schema import RECORD_COLUMNS, records
 
 Version = Literal["latest", "all"] | int
@@ -108,6 +108,17 @@ class RecordStore:
         )
         with self.engine.connect() as conn:
             return _first(conn, stmt)
+
+    def paid_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str) -> Captions | None:
+        """Captions already paid for with this exact grid, hint, prompt and model: from a successful record,
+        or from the answer log when the result never reached a record (a crash before the sink)."""
+        return answers.paid(self.engine, grid_sha256, hint, prompt_version, model)
+
+    def remember_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str,
+                        captions: Captions, releasing: str | None = None) -> None:
+        """Log a paid answer (and release `releasing`'s claim on its question with it)."""
+        answers.remember(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model), captions,
+                         releasing)
 
     def latest(self, clip_id: str) -> CaptionRecord | None:
         stmt = (

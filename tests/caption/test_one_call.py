@@ -15,9 +15,9 @@ import pytest
 
 import prompt
 from services.caption.captioner import Captioner
+from services.caption.onecall import Question
 from shared.messages import Captions, HintReady
-from shared.store import RecordStore, answers, claims
-from shared.store.answers import Question
+from shared.store import RecordStore, claims
 from tests.caption.stages import caption_stage, hinted, stage_settings
 from tests.fake_openai import FakeOpenAI
 
@@ -133,7 +133,8 @@ async def test_answer_logged_while_waiting_for_budget_is_used_not_paid_for(
         # The question's claim is held by this replica, so no other could have answered it but one that took
         # over a lapsed lease; whoever it was, the answer is in the log now.
         q = _question(message)
-        await asyncio.to_thread(answers.remember, stage.store.engine, [(q, answer)])
+        await asyncio.to_thread(stage.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
+                                answer)
         budget_file.write_text("5")
         result = await asyncio.wait_for(task, 20)
     assert fake_openai.requests == []

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from shared.messages import CaptionRecord, Captions, utcnow
+from shared.messages import CaptionRecord, utcnow
 from shared.store import RecordStore, answers, claims
-from shared.store.answers import Question
 from shared.store.schema import RECORD_COLUMNS
 from tests.store.factories import captions, result
 
@@ -137,46 +136,28 @@ def test_totals_count_newest_status_and_all_spending(store: RecordStore) -> None
     assert abs(totals.cost_usd - 3 * 0.0095) < 1e-9
 
 
-def _paid(store: RecordStore, question: Question) -> Captions | None:
-    (found,) = answers.paid(store.engine, [question])
-    return found
-
-
 def test_paid_answers_come_from_records_or_from_the_answer_log(store: RecordStore) -> None:
-    question = Question("ef" * 32, "a fox", "p1", "gpt-4o")
-    assert _paid(store, question) is None
-    answers.remember(store.engine, [(question, captions(7, tag="logged"))])
-    answers.remember(store.engine, [(question, captions(3, tag="later"))])  # the first answer stays
-    assert _paid(store, question) == captions(7, tag="logged")
-    assert _paid(store, Question("ef" * 32, None, "p1", "gpt-4o")) is None  # another hint is another question
+    question = ("ef" * 32, "a fox", "p1", "gpt-4o")
+    assert store.paid_answer(*question) is None
+    store.remember_answer(*question, captions(7, tag="logged"))
+    store.remember_answer(*question, captions(3, tag="later"))  # the first answer stays
+    assert store.paid_answer(*question) == captions(7, tag="logged")
+    assert store.paid_answer("ef" * 32, None, "p1", "gpt-4o") is None  # another hint is another question
     store.record(result("clip", "job", grid_sha256="12" * 32, hint=None, caps=captions(4, tag="rec")))
-    assert _paid(store, Question("12" * 32, None, "p1", "gpt-4o")) == captions(4, tag="rec")
+    assert store.paid_answer("12" * 32, None, "p1", "gpt-4o") == captions(4, tag="rec")
 
 
 def test_logging_an_answer_gives_up_the_claim_on_its_question_in_the_same_trip(store: RecordStore) -> None:
-    question = Question("ab" * 32, "a fox", "p1", "gpt-4o")
-    key = question.key
+    question = ("ab" * 32, "a fox", "p1", "gpt-4o")
+    key = answers.answer_key(*question)
     assert claims.take(store.engine, key, "replica-1", lease_s=60)
-    answers.remember(store.engine, [(question, captions(7, tag="paid"))], releasing="replica-1")
-    assert claims.holder(store.engine, key) is None and _paid(store, question) == captions(7, tag="paid")
+    store.remember_answer(*question, captions(7, tag="paid"), releasing="replica-1")
+    assert claims.holder(store.engine, key) is None and store.paid_answer(*question) == captions(7, tag="paid")
     # Logged already (a redelivery answered twice): the first answer stays and the claim is still given up.
     assert claims.take(store.engine, key, "replica-2", lease_s=60)
-    answers.remember(store.engine, [(question, captions(3, tag="again"))], releasing="replica-2")
-    assert claims.holder(store.engine, key) is None and _paid(store, question) == captions(7, tag="paid")
+    store.remember_answer(*question, captions(3, tag="again"), releasing="replica-2")
+    assert claims.holder(store.engine, key) is None and store.paid_answer(*question) == captions(7, tag="paid")
     # Only the named owner's claim goes: one taken over by another replica stays with it.
     assert claims.take(store.engine, key, "replica-3", lease_s=60)
-    answers.remember(store.engine, [(question, captions(3, tag="late"))], releasing="replica-1")
+    store.remember_answer(*question, captions(3, tag="late"), releasing="replica-1")
     assert claims.holder(store.engine, key) is not None
-
-
-def test_questions_asked_together_are_claimed_or_answered_each_on_its_own(store: RecordStore) -> None:
-    answered, held, lapsed, free = (Question(f"{i}" * 64, "a fox", "p1", "gpt-4o") for i in range(4))
-    answers.remember(store.engine, [(answered, captions(7, tag="paid"))])
-    assert claims.take(store.engine, held.key, "replica-1", lease_s=60)
-    assert claims.take(store.engine, lapsed.key, "dead-replica", lease_s=-1)  # its owner died
-    assert claims.take(store.engine, answered.key, "dead-replica", lease_s=-1)  # answered, then died
-    got = answers.claim(store.engine, [answered, held, lapsed, free], "replica-2", lease_s=60)
-    assert got == [(captions(7, tag="paid"), False), (None, False), (None, True), (None, True)]
-    holders = {q: (claims.holder(store.engine, q.key) or ("nobody",))[0] for q in (answered, held, lapsed, free)}
-    # An answered question's claim is given back at once; the others are held by whoever won them.
-    assert holders == {answered: "nobody", held: "replica-1", lapsed: "replica-2", free: "replica-2"}
