@@ -92,7 +92,7 @@ class LocalPipeline:
         """The EMBEDDED_KAFKA settings that apply: on the embedded broker, each group the user set none of."""
         chosen: dict[str, int] = {}
         for defaults in EMBEDDED_KAFKA if self.broker else ():
-            if not {f"MIRA_{field.upper()}" for field in defaults} & set(os.environ):
+            if not set(as_env(defaults)) & set(os.environ):
                 chosen.update(defaults)
         return chosen
 
