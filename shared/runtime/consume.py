@@ -31,7 +31,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-POLL_TIMEOUT_MS = 200  # one poll's wait for records: also how soon a stop or a freed slot is noticed
+POLL_TIMEOUT_MS = 200  # one poll's wait for records, and the longest a full loop goes without polling
 REBALANCE_DRAIN_SHARE = 0.8  # revoked work may use this share of the rebalance timeout, so we rejoin in time
 
 
@@ -58,9 +58,13 @@ class ConsumeLoop:
         assert self.consumer is not None
         next_commit = time.monotonic() + self.settings.commit_interval_s
         while not self.stopping.is_set():
-            free = self.stage.in_flight_limit(self.settings.max_in_flight) - len(self.in_flight)
+            free = self._free()
+            if free <= 0:  # paused partitions yield nothing, so a poll now would idle out its wait after a slot frees
+                await self.in_flight.one_finishes(POLL_TIMEOUT_MS / 1000)
+                free = self._free()
             self._hold(full=free <= 0)
-            for tp, records in (await self._poll(max(free, 1))).items():
+            # Still full: poll without waiting, only to stay a live member of the group.
+            for tp, records in (await self._poll(max(free, 1), POLL_TIMEOUT_MS if free > 0 else 0)).items():
                 for record in records:
                     if free <= 0:  # fetched as a new assignment came in while full: read it again later
                         self.consumer.seek(tp, record.offset)
@@ -106,6 +110,9 @@ class ConsumeLoop:
             log.warning("%s: %d messages of revoked partitions did not finish within %.1fs; left uncommitted "
                         "for the next owner", self.stage.name, abandoned, limit)
 
+    def _free(self) -> int:
+        return self.stage.in_flight_limit(self.settings.max_in_flight) - len(self.in_flight)
+
     def _hold(self, full: bool) -> None:
         assert self.consumer is not None
         if full:
@@ -113,10 +120,10 @@ class ConsumeLoop:
         elif paused := self.consumer.paused():
             self.consumer.resume(*paused)
 
-    async def _poll(self, max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+    async def _poll(self, max_records: int, timeout_ms: int) -> dict[TopicPartition, list[ConsumerRecord]]:
         assert self.consumer is not None
         try:
-            return await until_stopped(self.consumer.getmany(timeout_ms=POLL_TIMEOUT_MS, max_records=max_records),
+            return await until_stopped(self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records),
                                        self.stopping)  # a join may take long: a stop must not wait for it
         except Stopped:
             return {}

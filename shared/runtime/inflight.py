@@ -44,6 +44,11 @@ class InFlight:
         self._tasks[task] = tp
         task.add_done_callback(self._done)
 
+    async def one_finishes(self, timeout_s: float) -> None:
+        """Return as soon as any message's task ends, or after `timeout_s`."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
         self._on_task_done(task)
