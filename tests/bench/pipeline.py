@@ -7,7 +7,9 @@ then the recaption pass (`mira recaption --all --model other --wait`, grids reus
 passes (MIRA_BENCH_EXTRA_PASSES, default 2) to show whether the caption process's memory stays flat. It
 prints clips/s, CPU ms per clip of every process, peak memory per process, and the Kafka-only floor of the
 same topology measured in the same run. Then, on PostgreSQL (when reachable), the recaption pass with one
-and with two caption and sink replicas (scale-out; MIRA_BENCH_SCALE_OUT=0 skips it). Clips/s count from
+and with two caption and sink replicas (scale-out; MIRA_BENCH_SCALE_OUT=0 skips it), twice: with the model
+answering at once, where every process competes for the same cores, and with a slow model and few requests
+per caption replica, where caption alone sets the pace. Clips/s count from
 the moment the command has published its work until it returns with every clip recorded. Exit status 1
 when a pass loses clips.
 
@@ -55,6 +57,8 @@ from tests.store.databases import temporary_database
 WIDTH, HEIGHT, SECONDS, FPS = 256, 144, 2.0, 24
 PUBLISHED = ("submitted ", "published recaption request")
 PROFILED = ["caption", "sink", "framegrid"]
+# The caption-bound scale-out case: a model as slow as a hosted one, few requests per replica.
+SLOW_MODEL_S, SLOW_MODEL_IN_FLIGHT = 0.2, 4
 
 
 def make_clips(folder: Path, count: int) -> None:
@@ -208,25 +212,37 @@ def main() -> int:
     return 0 if ok else 1
 
 
+# Scale-out, each case on its own PostgreSQL database: (title, model latency s, settings of every service).
+SCALE_OUT_CASES = [
+    ("model answers at once: every process shares the same cores (CPU-bound)", 0.0, {}),
+    (f"model answers after {SLOW_MODEL_S} s, at most {SLOW_MODEL_IN_FLIGHT} requests in flight per caption replica",
+     SLOW_MODEL_S, {"MIRA_CAPTION_MAX_IN_FLIGHT": str(SLOW_MODEL_IN_FLIGHT)}),
+]
+
+
 def scale_out(stack: ExitStack, tmp: Path, folder: Path, count: int, floor_rate: float) -> bool:
-    try:
-        url = stack.enter_context(temporary_database())
-    except psycopg.OperationalError as exc:
-        print(f"\nPostgreSQL not reachable, scale-out skipped: {exc}")
-        return True
-    pipeline = Pipeline(tmp / "postgresql", database_url=url)
-    stack.callback(pipeline.stop)
-    pipeline.start()
-    print("\nPostgreSQL: recaption pass with one, then two caption and sink replicas", flush=True)
-    render = run_pass(pipeline, "render", count, "caption", str(folder), "--wait")
-    one = run_pass(pipeline, "recaption x1", count, "recaption", "--all", "--model", "other", "--wait")
-    pipeline.add("caption")
-    pipeline.add("sink")
-    time.sleep(5)  # the first replicas rejoin the group too
-    two = run_pass(pipeline, "recaption x2", count, "recaption", "--all", "--model", "other-2", "--wait")
-    report([render, one, two], floor_rate, pipeline)
-    print(f"two replicas / one: {two.rate / one.rate:.2f}x")
-    return render.ok and one.ok and two.ok
+    ok = True
+    for n, (title, latency, env) in enumerate(SCALE_OUT_CASES):
+        try:
+            url = stack.enter_context(temporary_database())
+        except psycopg.OperationalError as exc:
+            print(f"\nPostgreSQL not reachable, scale-out skipped: {exc}")
+            return True
+        pipeline = Pipeline(tmp / f"postgresql-{n}", database_url=url, model_latency_s=latency, env=env)
+        stack.callback(pipeline.stop)
+        pipeline.start()
+        print(f"\nPostgreSQL, {title}: recaption pass with one, then two caption and sink replicas", flush=True)
+        render = run_pass(pipeline, "render", count, "caption", str(folder), "--wait")
+        one = run_pass(pipeline, "recaption x1", count, "recaption", "--all", "--model", "other", "--wait")
+        pipeline.add("caption")
+        pipeline.add("sink")
+        time.sleep(5)  # the first replicas rejoin the group too
+        two = run_pass(pipeline, "recaption x2", count, "recaption", "--all", "--model", "other-2", "--wait")
+        report([render, one, two], floor_rate, pipeline)
+        print(f"two replicas / one: {two.rate / one.rate:.2f}x")
+        ok &= render.ok and one.ok and two.ok
+        pipeline.stop()
+    return ok
 
 
 if __name__ == "__main__":

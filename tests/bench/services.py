@@ -57,16 +57,19 @@ class Proc:
 class Pipeline:
     """Start with `start()`, add replicas with `add(name)`, always `stop()` (kills what it started)."""
 
-    def __init__(self, home: Path, database_url: str | None = None) -> None:
+    def __init__(self, home: Path, database_url: str | None = None, model_latency_s: float = 0.0,
+                 env: dict[str, str] | None = None) -> None:
         self.home = home
         self.broker = broker.EmbeddedBroker(home)
         self.procs: list[Proc] = []
         self.env: dict[str, str] = {}
         self.database_url = database_url
+        self.model_latency_s = model_latency_s
+        self.extra_env = env or {}
 
     def start(self) -> None:
         bootstrap = self.broker.start()
-        model, base_url = start_server()  # zero latency, no rate limit
+        model, base_url = start_server(self.model_latency_s)  # no rate limit
         self.procs.append(Proc("model server", model))  # type: ignore[arg-type]
         self.procs.append(Proc("broker", self.broker._proc))  # type: ignore[arg-type]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MIRA_", "OPENAI_"))}
@@ -75,7 +78,7 @@ class Pipeline:
                 "MIRA_HEALTH_HOST": "127.0.0.1"}
         if self.database_url:
             env["MIRA_DATABASE_URL"] = self.database_url
-        self.env = env
+        self.env = env | self.extra_env
         for name in STAGES:
             self.add(name)
 
