@@ -5,8 +5,9 @@ its outcome (a refetch after a rebalance, or two jobs over one grid). Across rep
 takes the question's claim in the record store (shared.store.claims) and renews its lease while the call
 runs; a replica that finds the claim held waits, looking at the answer log every MIRA_CAPTION_CLAIM_POLL_S,
 and takes the claim over once its lease has passed (its owner died). The answer log is read again after
-the claim is taken and once more right before the request is sent, after the budget and the rate limiter
-let it go, so an answer that arrived meanwhile is used instead of paid for again.
+the claim is taken, and once more right before the request is sent when something may have answered it
+since: the budget or the rate limiter held the request back, or the claim was taken over from an owner that
+may still be finishing its own call. An answer that arrived meanwhile is used instead of paid for again.
 
 The flight runs as its own task: a delivery cancelled by a rebalance does not cancel a call that others,
 here or on the partition's next owner, are waiting for.
@@ -59,6 +60,10 @@ class Question:
 
 
 REMEMBER_ON_STOP_S = 2.0  # well inside the exit watchdog's 3 s after the grace
+# A look at the answer log younger than this is as good as a new one before sending: the window it leaves is
+# a tenth or less of the call itself (hundreds of ms at least), during which an answer logged elsewhere would
+# be paid for anyway. Any real wait (budget, rate limiter, a slot) is longer.
+LOOK_AGAIN_AFTER_S = 0.02
 
 @dataclass
 class Flight:
@@ -112,22 +117,24 @@ class OneCall:
     async def _fly(self, q: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         waited = False
         while True:
-            paid, claimed = await self.run(self._look_and_claim, q)
-            if paid is not None and not claimed:
+            paid, taken = await self.run(self._look_and_claim, q)
+            if paid is not None and taken is None:
                 return q.reused(paid), False
-            if claimed:
+            if taken is not None:
                 break
             if not waited:
                 waited = True
                 log.info("question %s is being asked by another replica; waiting for its answer", q.key[:12])
             await asyncio.sleep(self.poll_s)
-        renewer = asyncio.get_running_loop().create_task(self._renew(q.key))
+        loop = asyncio.get_running_loop()
+        looked_at = loop.time()
+        renewer = loop.create_task(self._renew(q.key))
         released = False
         try:
             if paid is not None:  # answered between the look and the claim
                 return q.reused(paid), False
             try:
-                outcome = await call(lambda: self._unanswered(q))
+                outcome = await call(lambda: self._unanswered(q, taken, loop.time() - looked_at))
             except Answered as answered:
                 return q.reused(answered.captions), False
             if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
@@ -142,16 +149,16 @@ class OneCall:
             if not released:
                 await self._release(q.key)
 
-    def _look_and_claim(self, q: Question) -> tuple[Captions | None, bool]:
+    def _look_and_claim(self, q: Question) -> tuple[Captions | None, claims.Taken | None]:
         """One trip to the store (blocking): the answer if it is paid for already; else the claim and, once it
         is ours, a second look, for an answer that landed between the first look and the claim."""
         fields = (q.grid_sha256, q.hint, q.prompt_version, q.model)
         if (paid := self.store.paid_answer(*fields)) is not None:
-            return paid, False
-        if not claims.take(self.store.engine, q.key, self.owner, self.lease_s):
-            return None, False
+            return paid, None
+        if (taken := claims.take(self.store.engine, q.key, self.owner, self.lease_s)) is None:
+            return None, None
         try:
-            return self.store.paid_answer(*fields), True
+            return self.store.paid_answer(*fields), taken
         except BaseException:
             claims.release(self.store.engine, q.key, self.owner)
             raise
@@ -174,7 +181,13 @@ class OneCall:
             log.warning("could not log the answer to question %s (%s); publishing it anyway", q.key[:12], exc)
             return False
 
-    async def _unanswered(self, q: Question) -> None:
+    async def _unanswered(self, q: Question, taken: claims.Taken, since_look_s: float) -> None:
+        """Raise Answered when the answer turned up since the look after the claim. Nobody else asks while the
+        claim is ours; an answer can still come from an owner whose lease lapsed (most likely the one we took
+        the claim over from), the likelier the longer the budget or the rate limiter held this call. So the
+        store is asked after a takeover or a wait; otherwise the look just made stands, a trip saved per call."""
+        if taken == "new" and since_look_s < LOOK_AGAIN_AFTER_S:
+            return
         if (paid := await self._paid(q)) is not None:
             raise Answered(paid)
 

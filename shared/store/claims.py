@@ -11,6 +11,7 @@ within a lease (NTP does).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -33,18 +34,22 @@ _RENEW = sa.update(model_claims).where(c.answer_key == _KEY, c.owner == _OWNER).
 _RELEASE = sa.delete(model_claims).where(c.answer_key == _KEY, c.owner == _OWNER)
 
 
-def take(engine: Engine, key: str, owner: str, lease_s: float) -> bool:
-    """Claim `key` for `owner`: True when it is now theirs (new, already theirs, or its lease expired)."""
+Taken = Literal["new", "taken over"]
+
+
+def take(engine: Engine, key: str, owner: str, lease_s: float) -> Taken | None:
+    """Claim `key` for `owner`: "new" when nobody held it, "taken over" when its lease had expired (or it was
+    already theirs), None when someone else holds it."""
     now = utcnow()
     params = {"claim_key": key, "claim_owner": owner, "claim_until": now + timedelta(seconds=lease_s), "now": now}
     try:
         with engines.write_transaction(engine, lock_key=lock_key(key)) as conn:
             conn.execute(_NEW, params)
-        return True
+        return "new"
     except sa.exc.IntegrityError:
         pass  # someone holds it, or held it and died
     with engines.write_transaction(engine, lock_key=lock_key(key)) as conn:
-        return conn.execute(_TAKE_OVER, params).rowcount == 1
+        return "taken over" if conn.execute(_TAKE_OVER, params).rowcount == 1 else None
 
 
 def renew(engine: Engine, key: str, owner: str, lease_s: float) -> bool:

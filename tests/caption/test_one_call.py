@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import prompt
-from services.caption.captioner import Captioner
+from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
 from services.caption.onecall import Question
 from shared.messages import Captions, HintReady
 from shared.store import RecordStore, claims
@@ -139,6 +140,53 @@ async def test_answer_logged_while_waiting_for_budget_is_used_not_paid_for(
         result = await asyncio.wait_for(task, 20)
     assert fake_openai.requests == []
     assert result.status == "success" and result.captions == answer and result.usage.cost_usd == 0
+
+
+async def test_an_answer_logged_by_the_owner_whose_claim_was_taken_over_is_used_even_without_a_wait(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    """The owner's lease lapsed (a stalled process, not a dead one) and this replica took the claim over; the
+    old owner then logs its answer just before this replica's request leaves. The request is not sent."""
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    q = _question(message)
+    late = Captions(dense_caption="d", main_object_caption="m", background_caption="b", camera_caption="c",
+                    style_caption="late")
+    async with caption_stage(settings) as stage:
+        assert claims.take(stage.store.engine, q.key, "stalled-pod:1:x", lease_s=-1) == "new"  # lapsed at once
+        assert isinstance(stage.captioner, Captioner)
+        live = stage.captioner
+
+        async def call(before_send: BeforeSend) -> CaptionOutcome:
+            await asyncio.to_thread(stage.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
+                                    late, "stalled-pod:1:x")  # the stalled owner's answer lands now
+            jpeg = await stage.blobs.get(message.grid.uri)
+            return await live.caption(jpeg, message.grid.width, message.grid.height, q.hint, q.model, before_send)
+
+        outcome, paid = await stage.one_call.ask(q, call)
+        assert claims.holder(stage.store.engine, q.key) is None  # released
+    assert fake_openai.requests == []
+    assert outcome.captions == late and not paid and outcome.usage.cost_usd == 0
+
+
+async def test_a_fresh_question_sent_at_once_looks_for_its_answer_twice_not_three_times(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    """Before and after taking a claim nobody held; no third look before sending, since nothing waited."""
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    looks: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "model_answers" in statement:
+            looks.append(statement)
+
+    async with caption_stage(settings) as stage:
+        sa.event.listen(stage.store.engine, "before_cursor_execute", count)
+        result = await stage.handle(message)
+    assert result.status == "success" and result.usage.cost_usd > 0
+    assert len(fake_openai.chat_requests) == 1
+    assert len(looks) == 2
 
 
 async def test_a_call_outlives_its_revoked_delivery_and_the_refetch_gets_it(

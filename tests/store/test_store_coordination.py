@@ -20,7 +20,7 @@ def _racer(url: str, what: str, owner: str, start: Any, out: Any) -> None:
     with RecordStore.open(url) as store:
         start.wait(60)
         if what == "claim":
-            out.put(int(claims.take(store.engine, "question", owner, lease_s=30)))
+            out.put(int(claims.take(store.engine, "question", owner, lease_s=30) is not None))
         else:
             out.put(sum(spend.reserve(store.engine, 3, limit=20)[0] for _ in range(4)))
 
@@ -47,9 +47,9 @@ def test_one_of_several_processes_gets_a_question(store_url: str) -> None:
 
 def test_a_lapsed_claim_is_taken_over_and_the_old_owner_cannot_renew_it(store: RecordStore) -> None:
     e = store.engine
-    assert claims.take(e, "q", "old", lease_s=-1)  # lease already over: the owner died
-    assert claims.take(e, "q", "new", lease_s=30)
-    assert not claims.take(e, "q", "third", lease_s=30)  # the new lease holds
+    assert claims.take(e, "q", "old", lease_s=-1) == "new"  # lease already over: the owner died
+    assert claims.take(e, "q", "new", lease_s=30) == "taken over"
+    assert claims.take(e, "q", "third", lease_s=30) is None  # the new lease holds
     assert not claims.renew(e, "q", "old", lease_s=30)
     assert claims.renew(e, "q", "new", lease_s=30)
     claims.release(e, "q", "old")  # not the holder: nothing happens
