@@ -52,6 +52,7 @@ class LocalPipeline:
         self.procs: dict[str, ServiceProc] = {}
         self.bootstrap = settings.kafka_bootstrap or ""
         self.fatal: dict[str, str] = {}
+        self._written: dict[str, dict[str, int | bool | None]] = {}  # as pipeline.json last said
 
     async def start(self) -> Settings:
         home = self.settings.home
@@ -81,7 +82,7 @@ class LocalPipeline:
 
     def _env(self, name: str) -> dict[str, str]:
         env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": self.bootstrap, "MIRA_HOME": str(self.settings.home),
-               "MIRA_HEALTH_PORT": str(broker.free_port()), "MIRA_HEALTH_HOST": "127.0.0.1",
+               "MIRA_HEALTH_PORT": "0", "MIRA_HEALTH_HOST": "127.0.0.1",  # each reports the port it bound
                "MIRA_CREATE_TOPICS": "false", "MIRA_OWNER_PID": str(os.getpid())}
         if self.log_dir is not None:  # a command's own pipeline: its HTTP ingest API must not hold MIRA_API_PORT
             env["MIRA_API_PORT"] = "0"
@@ -96,10 +97,14 @@ class LocalPipeline:
                 chosen.update(defaults)
         return chosen
 
+    def _services(self) -> dict[str, dict[str, int | bool | None]]:
+        """Each service's pid and health port (None until it has bound one), as pipeline.json shows them."""
+        return {n: {"pid": p.pid, "health_port": p.health_port, "given_up": n in self.fatal}
+                for n, p in self.procs.items()}
+
     def _write_pipeline(self) -> None:
-        services = {n: {"pid": p.pid, "health_port": int(p.env["MIRA_HEALTH_PORT"]), "given_up": n in self.fatal}
-                    for n, p in self.procs.items()}
-        broker.write_pipeline(self.settings.home, self.bootstrap, services)
+        self._written = self._services()
+        broker.write_pipeline(self.settings.home, self.bootstrap, self._written)
 
     def supervise(self) -> None:
         """Restart crashed services, pausing or giving up on those that fail fast. Call periodically."""
@@ -113,10 +118,7 @@ class LocalPipeline:
                     self._give_up(name, f"cannot start: still failing after {STALLED_GIVE_UP_S:g} s")
                 continue
             if proc.waiting:
-                # A fresh health port: the last one may be what made it fail (taken between choosing and binding).
-                proc.env["MIRA_HEALTH_PORT"] = str(broker.free_port())
                 proc.spawn()
-                self._write_pipeline()
             elif code == FATAL_EXIT:
                 self._give_up(name, "cannot work (it stopped on a fatal error)")
             elif proc.fast_failures(FAST_FAILURE_S) >= GIVE_UP_AFTER:
@@ -126,6 +128,8 @@ class LocalPipeline:
                 pause = BACKOFF_S[min(proc.failures, len(BACKOFF_S)) - 1] if proc.failures else 0.0
                 log.warning("%s exited with %s; restarting%s", name, code, f" in {pause:g} s" if pause else "")
                 proc.restart_after(pause)
+        if self._services() != self._written:
+            self._write_pipeline()  # a service restarted, or reported the port it bound
 
     def _give_up(self, name: str, why: str) -> None:
         self.fatal[name] = f"{why}; its last log lines:\n{self.procs[name].tail()}"

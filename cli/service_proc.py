@@ -27,6 +27,7 @@ from typing import IO
 
 from services import STAGES
 from shared import lifeline
+from shared.runtime.health import LISTENING_PORT
 
 # What a service logs when it is retrying work that depends on something outside it (see
 # services/caption/errors.py: log_retry, and shared/runtime/lifecycle.py for start-up steps); shown on the
@@ -97,6 +98,7 @@ class ServiceProc:
         self.note: tuple[float, str] | None = None
         self.stalled_since: float | None = None  # first "cannot start yet" of the current start-up
         self.stalled_last = 0.0
+        self.health_port: int | None = None  # as the service reports it, once it has bound one
         self._reader: threading.Thread | None = None
 
     @property
@@ -107,6 +109,7 @@ class ServiceProc:
         """Fork the service (waits for the fork server's imports the first time)."""
         self.waiting = False
         self.stalled_since = None
+        self.health_port = None
         ours, theirs = socket.socketpair()
         self.process = FORKS.Process(target=_serve, args=(self.name, self.env, theirs), name=self.name)
         self.process.start()
@@ -128,6 +131,8 @@ class ServiceProc:
                 found = NOTE.search(line)
                 if found:
                     self.note = (time.time(), found.group(0) + (")" if "cannot start yet" in line else ""))
+                if (bound := LISTENING_PORT.search(line)) is not None:
+                    self.health_port = int(bound.group(1))
                 if "cannot start yet" in line:
                     self.stalled_last = time.monotonic()
                     self.stalled_since = self.stalled_since or self.stalled_last

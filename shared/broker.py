@@ -106,8 +106,8 @@ def pipeline_file(home: Path) -> Path:
     return home / "pipeline.json"
 
 
-def write_pipeline(home: Path, bootstrap: str, services: dict[str, dict[str, int]]) -> None:
-    """services: name -> {"pid": ..., "health_port": ...} of each service process."""
+def write_pipeline(home: Path, bootstrap: str, services: dict[str, dict[str, int | bool | None]]) -> None:
+    """services: name -> {"pid": ..., "health_port": ..., "given_up": ...} of each service process."""
     info = {"bootstrap": bootstrap, "pid": os.getpid(), "services": services}
     pipeline_file(home).write_text(json.dumps(info))
 

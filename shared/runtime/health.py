@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 log = logging.getLogger(__name__)
+# A supervisor that starts services with MIRA_HEALTH_PORT=0 (`mira up`) learns the port each one bound from
+# this line of its log: a port chosen for it beforehand could be taken by another process before it binds.
+LISTENING = "health and metrics on http://%s:%d"
+LISTENING_PORT = re.compile(r"health and metrics on http://\S+:(\d+)")
 
 
 class HealthServer:
@@ -29,7 +34,7 @@ class HealthServer:
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        log.info("health and metrics on http://%s:%d", host, self.port)
+        log.info(LISTENING, host, self.port)
         return self.port
 
     async def stop(self) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import signal
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,12 @@ def test_up_leaves_nothing_running(mira_env: dict[str, str], tmp_path: Path, sig
     services = json.loads((Path(mira_env["MIRA_HOME"]) / "pipeline.json").read_text())["services"]
     names = {Path(f"/proc/{s['pid']}/comm").read_text().strip() for s in services.values()}
     assert names == {f"mira-{name}" for name in services}  # `ps` and `top` tell the services apart
+    if sig == signal.SIGTERM:  # each service bound a port of its own choosing and said which
+        ports = _health_ports(Path(mira_env["MIRA_HOME"]))
+        assert set(ports) == set(services) and len(set(ports.values())) == len(ports), ports
+        for name, port in ports.items():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+                assert reply.status == 200, name
     if sig == signal.SIGTERM:  # while it runs, `mira status` finds it and lines its table up
         status = mira(mira_env, "status")
         table = status.stdout.splitlines()[1:8]
@@ -54,6 +62,16 @@ def test_up_leaves_nothing_running(mira_env: dict[str, str], tmp_path: Path, sig
     if sig == signal.SIGTERM:
         output = log.read_text()
         assert code == 0 and "Traceback" not in output and "Unclosed" not in output, output
+
+
+def _health_ports(home: Path, timeout_s: float = 10) -> dict[str, int]:
+    """The health port of every service, from pipeline.json, once each has reported the one it bound."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        services = json.loads((home / "pipeline.json").read_text())["services"]
+        if all(s["health_port"] for s in services.values()) or time.monotonic() > deadline:
+            return {name: s["health_port"] for name, s in services.items()}
+        time.sleep(0.1)
 
 
 def test_a_stale_pipeline_file_is_noticed_and_removed(mira_env: dict[str, str], tmp_path: Path) -> None:

@@ -48,6 +48,14 @@ class Up:
     def services(self) -> dict[str, dict[str, int]]:
         return json.loads((self.home / "pipeline.json").read_text())["services"]  # type: ignore[no-any-return]
 
+    def health_port(self, name: str, timeout_s: float = 30) -> int:
+        """The port the service's (current) process bound, once it has reported it."""
+        deadline = time.monotonic() + timeout_s
+        while not (port := self.services()[name]["health_port"]):
+            assert time.monotonic() < deadline, f"{name} never reported its health port: {self.services()}"
+            time.sleep(0.1)
+        return port
+
     def stop(self) -> int:
         self.proc.terminate()
         return self.proc.wait(60)

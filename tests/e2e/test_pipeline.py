@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,13 @@ def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
         chaos.join(5)
         assert killed, f"the caption service was never stopped mid-run (no model request arrived): {result.stdout}"
         restarted = wait_for(lambda: up.services()["caption"]["pid"] != killed[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{up.health_port('caption')}/healthz", timeout=10) as reply:
+            restarted_healthy = reply.status == 200  # the new process's port, as it reported it
         out = tmp_path / "out.jsonl"
         exported = mira(mira_env, "export", "--format", "jsonl", "-o", str(out))
     finally:
         assert up.stop() == 0
-    assert len(killed) == 1 and restarted  # the caption service was stopped mid-run, and came back
+    assert len(killed) == 1 and restarted and restarted_healthy  # stopped mid-run, and came back
     # The corrupt clip fails the command, with its reason; every other clip is recorded.
     assert result.returncode == 1, result.stderr
     assert "dead-lettered: 1" in result.stdout

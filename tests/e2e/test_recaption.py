@@ -36,7 +36,7 @@ def export(env: dict[str, str], path: Path, *args: str) -> list[dict]:  # type: 
 
 
 def framegrid_metrics(up: Up) -> str:
-    port = up.services()["framegrid"]["health_port"]
+    port = up.health_port("framegrid")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
         return reply.read().decode()
 
