@@ -136,7 +136,7 @@ class BatchCaptioner:
         p.held = await self.live.budget.reserve(request.worst_cost(p.model, tokens, self.s)
                                                 * self.s.caption_batch_discount)
         if before_send is not None:
-            await before_send()
+            await before_send(True)  # always look: a batch request is cheap to check and slow to answer
         p.batch_id = (await self.ledger.submitted([p.cid])).get(p.cid)
         if p.batch_id is not None:
             self._watch(p.batch_id)  # paid for before a restart, or by another replica: read that batch

@@ -30,6 +30,7 @@ NANO = spend.NANO
 @dataclass(frozen=True)
 class Reservation:
     nano: int  # worst-case cost held for one call, released by `settle`
+    waited: bool = False  # the budget had no room at first: the call waited for it
 
 
 class Tally(Protocol):
@@ -122,6 +123,7 @@ class BudgetGate:
         if not self.capped:  # nothing to hold it against: the tally learns the real cost when the call settles
             return Reservation(0)
         amount = math.ceil(estimate_usd * NANO)
+        waited = False
         while True:
             limit = self.limit_usd
             self._changed.clear()
@@ -130,6 +132,7 @@ class BudgetGate:
             if held:
                 break
             self.refusals += 1
+            waited = True
             if not self.paused:
                 self.paused = True
                 log.warning("budget reached: $%.4f spent of $%.2f; captioning paused until the budget is "
@@ -141,7 +144,7 @@ class BudgetGate:
         if self.paused:
             self.paused = False
             log.warning("budget raised to $%.2f; captioning resumed", self.limit_usd or 0)
-        return Reservation(amount)
+        return Reservation(amount, waited)
 
     async def settle(self, reservation: Reservation, actual_usd: float) -> None:
         """Swap a reservation for the real cost (0 when the call was not billed)."""

@@ -28,7 +28,8 @@ from shared.messages import Captions, CaptionStatus, Usage
 from shared.vision_models import image_tokens
 
 log = logging.getLogger(__name__)
-BeforeSend = Callable[[], Awaitable[None]]  # runs once a request may go (budget held, rate slot granted)
+# Runs once a request may go (budget held, rate slot granted); told whether anything held it back first.
+BeforeSend = Callable[[bool], Awaitable[None]]
 _SCHEMA_WORDS = ("response_format", "json_schema", "structured output", "schema")
 
 
@@ -100,9 +101,9 @@ class Captioner:
         held = await self.budget.reserve(request.worst_cost(model, tokens, self.s))
         spent = Usage()
 
-        async def send() -> LegacyAPIResponse[Any]:
+        async def send(held_back: bool) -> LegacyAPIResponse[Any]:
             if before_send is not None:
-                await before_send()
+                await before_send(held_back or held.waited)
             return await self._send(model, msgs, structured)
 
         try:

@@ -60,10 +60,10 @@ class Question:
 
 
 REMEMBER_ON_STOP_S = 2.0  # well inside the exit watchdog's 3 s after the grace
-# A look at the answer log younger than this is as good as a new one before sending: the window it leaves is
-# a tenth or less of the call itself (hundreds of ms at least), during which an answer logged elsewhere would
-# be paid for anyway. Any real wait (budget, rate limiter, a slot) is longer.
-LOOK_AGAIN_AFTER_S = 0.02
+# A request that nothing held back still looks again before it goes when its last look is this old (a slow
+# blob read, a busy loop): shorter windows are small beside the call itself, during which an answer logged
+# elsewhere would be paid for anyway.
+LOOK_AGAIN_AFTER_S = 0.5
 
 @dataclass
 class Flight:
@@ -134,7 +134,8 @@ class OneCall:
             if paid is not None:  # answered between the look and the claim
                 return q.reused(paid), False
             try:
-                outcome = await call(lambda: self._unanswered(q, taken, loop.time() - looked_at))
+                outcome = await call(lambda held_back: self._unanswered(q, taken, held_back,
+                                                                        loop.time() - looked_at))
             except Answered as answered:
                 return q.reused(answered.captions), False
             if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
@@ -181,12 +182,12 @@ class OneCall:
             log.warning("could not log the answer to question %s (%s); publishing it anyway", q.key[:12], exc)
             return False
 
-    async def _unanswered(self, q: Question, taken: claims.Taken, since_look_s: float) -> None:
+    async def _unanswered(self, q: Question, taken: claims.Taken, held_back: bool, since_look_s: float) -> None:
         """Raise Answered when the answer turned up since the look after the claim. Nobody else asks while the
         claim is ours; an answer can still come from an owner whose lease lapsed (most likely the one we took
         the claim over from), the likelier the longer the budget or the rate limiter held this call. So the
         store is asked after a takeover or a wait; otherwise the look just made stands, a trip saved per call."""
-        if taken == "new" and since_look_s < LOOK_AGAIN_AFTER_S:
+        if taken == "new" and not held_back and since_look_s < LOOK_AGAIN_AFTER_S:
             return
         if (paid := await self._paid(q)) is not None:
             raise Answered(paid)

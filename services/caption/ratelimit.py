@@ -152,19 +152,22 @@ class RateLimiter:
         """Concurrency that keeps the request budget busy at the observed latency (for the consumer too)."""
         return self.slots.limit
 
-    async def call(self, send: Callable[[], Awaitable[LegacyAPIResponse[T]]], tokens: int) -> LegacyAPIResponse[T]:
-        """Send (retrying as the policy says) and return a response whose body is valid JSON."""
+    async def call(self, send: Callable[[bool], Awaitable[LegacyAPIResponse[T]]],
+                   tokens: int) -> LegacyAPIResponse[T]:
+        """Send (retrying as the policy says) and return a response whose body is valid JSON. `send` is told
+        whether the request was held back first (no free slot, paced by the rate budget, or a retry)."""
         last: BaseException | None = None
         delay = 0.0
         for attempt in range(self.s.caption_max_retries + 1):
             if attempt:
                 self.stats.retried += 1
                 await asyncio.sleep(delay)
+            crowded = self.slots.used >= self.slots.limit
             async with self.slots:
-                await self._admit(tokens)
+                paced = await self._admit(tokens)
                 started = time.monotonic()
                 try:
-                    raw = await send()
+                    raw = await send(bool(attempt) or crowded or paced)
                     raw.http_response.json()  # an unreadable body is a server fault: retried below
                 except (openai.APIError, json.JSONDecodeError) as exc:
                     if isinstance(exc, openai.APIStatusError):
@@ -186,7 +189,8 @@ class RateLimiter:
         request's prompt estimate plus its output limit when it arrives, whatever it then uses."""
         self.tokens.level -= max(0, actual - estimated)
 
-    async def _admit(self, tokens: int) -> None:
+    async def _admit(self, tokens: int) -> bool:
+        """Take a request's share of the rate budget, waiting for it; whether it had to wait."""
         async with self._gate:
             held = False
             while True:
@@ -199,7 +203,7 @@ class RateLimiter:
                     self.tokens.level -= tokens
                     self.stats.sent += 1
                     self.stats.paced += held
-                    return
+                    return held
                 held = True
                 await asyncio.sleep(wait)
 

@@ -91,6 +91,15 @@ class PassResult:
     def rate(self) -> float:
         return self.clips / self.seconds
 
+    @property
+    def total_cpu_ms(self) -> float:
+        return sum(self.cpu_ms.values())
+
+    @property
+    def cores_busy(self) -> float:
+        """Cores' worth of CPU the whole pipeline used while the pass ran."""
+        return self.rate * self.total_cpu_ms / 1000
+
 
 def run_pass(pipeline: Pipeline, name: str, clips: int, *argv: str) -> PassResult:
     """Run one `mira` command against the pipeline; CPU per clip of every process over the command."""
@@ -128,7 +137,9 @@ def report(results: list[PassResult], floor_rate: float, pipeline: Pipeline) -> 
     print(f"\n{'CPU ms per clip':<22}" + "".join(f"{r.name:>16}" for r in results))
     for label in labels:
         print(f"{label:<22}" + "".join(f"{r.cpu_ms.get(label, 0.0):>16.2f}" for r in results))
+    print(f"{'all processes':<22}" + "".join(f"{r.total_cpu_ms:>16.2f}" for r in results))
     print(f"{'clips/s':<22}" + "".join(f"{r.rate:>16.1f}" for r in results))
+    print(f"{f'cores busy (of {os.cpu_count()})':<22}" + "".join(f"{r.cores_busy:>16.2f}" for r in results))
     print(f"{'share of Kafka floor':<22}" + "".join(f"{r.rate / floor_rate:>16.3f}" for r in results))
     print(f"\n{'peak RSS MiB':<22}" + "".join(f"{p.label:>13}" for p in pipeline.procs))
     print(f"{'':<22}" + "".join(f"{memory_mib(p.pid, 'VmHWM'):>13.0f}" for p in pipeline.procs))
@@ -239,7 +250,8 @@ def scale_out(stack: ExitStack, tmp: Path, folder: Path, count: int, floor_rate:
         time.sleep(5)  # the first replicas rejoin the group too
         two = run_pass(pipeline, "recaption x2", count, "recaption", "--all", "--model", "other-2", "--wait")
         report([render, one, two], floor_rate, pipeline)
-        print(f"two replicas / one: {two.rate / one.rate:.2f}x")
+        print(f"two replicas / one: {two.rate / one.rate:.2f}x the clips/s, "
+              f"{two.total_cpu_ms / one.total_cpu_ms:.2f}x the CPU per clip")
         ok &= render.ok and one.ok and two.ok
         pipeline.stop()  # now, so its processes take no CPU from the next case
     return ok

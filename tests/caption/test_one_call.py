@@ -142,6 +142,27 @@ async def test_answer_logged_while_waiting_for_budget_is_used_not_paid_for(
     assert result.status == "success" and result.captions == answer and result.usage.cost_usd == 0
 
 
+async def test_answer_logged_while_a_429_holds_the_request_back_is_used_not_paid_for(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    fake_openai.configure(script=["status:429"], retry_after_s=0.3)  # a pause shorter than LOOK_AGAIN_AFTER_S
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    q = _question(message)
+    answer = Captions(dense_caption="d", main_object_caption="m", background_caption="b", camera_caption="c",
+                      style_caption="logged during the 429 pause")
+    async with caption_stage(settings) as stage:
+        task = asyncio.create_task(stage.handle(message))
+        async with asyncio.timeout(20):
+            while not fake_openai.requests:  # the first try was answered 429: the retry waits 0.3 s
+                await asyncio.sleep(0.02)
+        await asyncio.to_thread(stage.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
+                                answer)
+        result = await asyncio.wait_for(task, 20)
+    assert [r.status for r in fake_openai.requests] == [429]  # no retry went out: the answer was there
+    assert result.status == "success" and result.captions == answer and result.usage.cost_usd == 0
+
+
 async def test_an_answer_logged_by_the_owner_whose_claim_was_taken_over_is_used_even_without_a_wait(
     fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
 ) -> None:

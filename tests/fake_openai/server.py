@@ -210,8 +210,9 @@ class FakeOpenAI:
             return web.Response(status=500)
         if fault == "garbage":
             return web.Response(text="<html>upstream error", content_type="application/json", headers=headers)
-        if status == 429:
-            headers["retry-after"] = str(max(1, int(faults.retry_after_s or 1)))
+        if status == 429:  # as OpenAI does: whole seconds, and milliseconds for sub-second waits
+            after = faults.retry_after_s if faults.retry_after_s is not None else 1.0
+            headers.update({"retry-after": str(max(1, math.ceil(after))), "retry-after-ms": str(int(after * 1000))})
         return web.json_response(reply, status=status, headers={**headers, "x-request-id": "req_fake"})
 
     async def models(self, request: web.Request) -> web.Response:
