@@ -59,7 +59,6 @@ class Question:
         return CaptionOutcome("success", None, captions, self.model, self.prompt_version, Usage())
 
 
-REMEMBER_ON_STOP_S = 2.0  # well inside the exit watchdog's 3 s after the grace
 # A request that nothing held back still looks again before it goes when its last look is this old (a slow
 # blob read, a busy loop): shorter windows are small beside the call itself, during which an answer logged
 # elsewhere would be paid for anyway.
@@ -80,6 +79,7 @@ class OneCall:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.flights: dict[str, Flight] = {}
         self.remembering: set[asyncio.Future[bool]] = set()  # answers in hand, being written to the log
+        self.sent: set[str] = set()  # questions whose flight has sent its request: paid for, or about to be
 
     async def ask(self, question: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         """The question's outcome, and whether this delivery paid for it. Of the deliveries sharing a call,
@@ -99,18 +99,25 @@ class OneCall:
 
     async def aclose(self) -> None:
         """Cancel flights still running (their claims are released, or lapse with their lease), but first let
-        answers already in hand reach the answer log: cancelling those would have another replica pay again."""
-        if self.remembering:
-            await asyncio.wait(self.remembering, timeout=REMEMBER_ON_STOP_S)
-        tasks = [flight.task for flight in self.flights.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        those already paid for land: a request that is out gets its answer, an answer in hand reaches the
+        answer log. Cancelling them would have the question's next owner pay again. Flights whose delivery a
+        rebalance took away are among them, with no delivery left for the runner to wait for; the runner
+        bounds this wait by what is left of the shutdown grace."""
+        try:
+            paid_for = {self.flights[key].task for key in self.sent if key in self.flights} | self.remembering
+            if paid_for:
+                await asyncio.wait(paid_for)
+        finally:
+            tasks = [flight.task for flight in self.flights.values()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _landed(self, key: str, task: asyncio.Task[Any]) -> None:
         flight = self.flights.get(key)
         if flight is not None and flight.task is task:
             del self.flights[key]
+            self.sent.discard(key)
         if not task.cancelled():
             task.exception()  # retrieved: its askers (if any are left) re-raise it themselves
 
@@ -134,8 +141,8 @@ class OneCall:
             if paid is not None:  # answered between the look and the claim
                 return q.reused(paid), False
             try:
-                outcome = await call(lambda held_back: self._unanswered(q, taken, held_back,
-                                                                        loop.time() - looked_at))
+                outcome = await call(lambda held_back: self._before_send(q, taken, held_back,
+                                                                         loop.time() - looked_at))
             except Answered as answered:
                 return q.reused(answered.captions), False
             if outcome.captions is not None:  # logged before anyone is told: a crash from here never pays again
@@ -182,15 +189,16 @@ class OneCall:
             log.warning("could not log the answer to question %s (%s); publishing it anyway", q.key[:12], exc)
             return False
 
-    async def _unanswered(self, q: Question, taken: claims.Taken, held_back: bool, since_look_s: float) -> None:
-        """Raise Answered when the answer turned up since the look after the claim. Nobody else asks while the
-        claim is ours; an answer can still come from an owner whose lease lapsed (most likely the one we took
-        the claim over from), the likelier the longer the budget or the rate limiter held this call. So the
-        store is asked after a takeover or a wait; otherwise the look just made stands, a trip saved per call."""
-        if taken == "new" and not held_back and since_look_s < LOOK_AGAIN_AFTER_S:
-            return
-        if (paid := await self._paid(q)) is not None:
+    async def _before_send(self, q: Question, taken: claims.Taken, held_back: bool, since_look_s: float) -> None:
+        """Raise Answered when the answer turned up since the look after the claim; else note that the request
+        goes out (a stop lets it land). Nobody else asks while the claim is ours; an answer can still come from
+        an owner whose lease lapsed (most likely the one we took the claim over from), the likelier the longer
+        the budget or the rate limiter held this call. So the store is asked after a takeover or a wait;
+        otherwise the look just made stands, a trip saved per call."""
+        may_be_answered = taken != "new" or held_back or since_look_s >= LOOK_AGAIN_AFTER_S
+        if may_be_answered and (paid := await self._paid(q)) is not None:
             raise Answered(paid)
+        self.sent.add(q.key)
 
     async def _renew(self, key: str) -> None:
         while True:

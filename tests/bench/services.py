@@ -17,6 +17,7 @@ from pathlib import Path
 from cli.pipeline import EMBEDDED_KAFKA
 from services import STAGES
 from shared import broker
+from shared.runtime.health import LISTENING_PORT
 from shared.settings import as_env
 from tests.bench.caption import start_server
 
@@ -85,16 +86,17 @@ class Pipeline:
     def add(self, name: str) -> Proc:
         """One more `mira run NAME` process; returns once it consumes and has been given partitions."""
         replica = sum(p.label.startswith(name) for p in self.procs) + 1
-        port = broker.free_port()
         log = self.home / "logs" / f"{name}-{replica}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            ports = {"MIRA_HEALTH_PORT": str(port), "MIRA_API_PORT": str(broker.free_port())}
+            ports = {"MIRA_HEALTH_PORT": "0", "MIRA_API_PORT": "0"}  # free ports, as `mira up` gives them
             popen = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], stdout=out,
                                      stderr=subprocess.STDOUT, env=self.env | ports)
-        proc = Proc(name if replica == 1 else f"{name} #{replica}", popen, port)
+        proc = Proc(name if replica == 1 else f"{name} #{replica}", popen)
         self.procs.append(proc)
         self._wait_assigned(proc, log)
+        bound = LISTENING_PORT.search(log.read_text(errors="replace"))
+        proc.health_port = int(bound.group(1)) if bound else None
         return proc
 
     def _wait_assigned(self, proc: Proc, log: Path, timeout_s: float = 90) -> None:

@@ -228,6 +228,26 @@ async def test_a_call_outlives_its_revoked_delivery_and_the_refetch_gets_it(
     assert result.status == "success" and result.usage.cost_usd > 0  # the record carries the call's cost
 
 
+async def test_a_stop_lets_a_call_whose_delivery_was_revoked_land_so_the_next_owner_pays_nothing(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    """A rebalance took the delivery away while its request was out, then SIGTERM came: the runner has no
+    delivery left to wait for, but the stage's stop still lets the paid call land in the answer log."""
+    fake_openai.configure(latency_s=0.5)
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    async with caption_stage(settings) as stage:
+        first = asyncio.create_task(stage.handle(message))
+        async with asyncio.timeout(20):
+            while not fake_openai.requests:  # the model is answering
+                await asyncio.sleep(0.02)
+        first.cancel()  # revoked; leaving this block stops the stage while the call is out
+    async with caption_stage(settings) as successor:  # the partition's next owner
+        result = await successor.handle(message)
+    assert len(fake_openai.chat_requests) == 1
+    assert result.status == "success" and result.captions is not None and result.usage.cost_usd == 0
+
+
 async def test_a_live_owner_keeps_its_claim_past_the_lease_by_renewing_it(
     fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch
