@@ -6,11 +6,12 @@ takes the question's claim in the record store (shared.store.claims) and renews 
 runs; a replica that finds the claim held waits, looking at the answer log every MIRA_CAPTION_CLAIM_POLL_S,
 and takes the claim over once its lease has passed (its owner died). The answer log is read again after
 the claim is taken, and once more right before the request is sent when something may have answered it
-since: the budget or the rate limiter held the request back, or the claim was taken over from an owner that
-may still be finishing its own call. An answer that arrived meanwhile is used instead of paid for again.
+since: the budget or the rate limiter held the request back, the claim was taken over from an owner that
+may still be finishing its own call, or half a second passed. An answer that arrived meanwhile is used
+instead of paid for again.
 
 The flight runs as its own task: a delivery cancelled by a rebalance does not cancel a call that others,
-here or on the partition's next owner, are waiting for.
+here or on the partition's next owner, are waiting for; and a stop lets a call already sent land first.
 """
 
 from __future__ import annotations
