@@ -36,6 +36,19 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
+def postgresql_cpu_s() -> float:
+    """CPU seconds used so far by the PostgreSQL server processes running now (a backend that has ended takes
+    its share with it: the figure is a floor)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().split(" ", 2)[1] == "(postgres)":
+                total += cpu_s(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue  # it ended meanwhile
+    return total
+
+
 def memory_mib(pid: int, key: str = "VmRSS") -> float:
     """Resident memory now (VmRSS) or at its peak (VmHWM), MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -119,7 +132,11 @@ class Pipeline:
         return True
 
     def cpu(self) -> dict[str, float]:
-        return {p.label: cpu_s(p.pid) for p in self.procs}
+        """CPU seconds so far of each process, and of the PostgreSQL server when the store is there."""
+        used = {p.label: cpu_s(p.pid) for p in self.procs}
+        if self.database_url:
+            used["postgresql"] = postgresql_cpu_s()
+        return used
 
     def profile(self, py_spy: str, labels: list[str], out: Path) -> list[subprocess.Popen[bytes]]:
         """Start sampling `labels`' processes with py-spy (folded stacks in out/NAME.txt); SIGINT ends them."""
