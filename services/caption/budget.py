@@ -5,7 +5,8 @@ in-flight slots fill, nothing is committed past it, and the work goes on the mom
 (`raise_to`, or a new number in MIRA_BUDGET_FILE, re-read while paused) or after a restart with a higher
 MIRA_BUDGET_USD. Each call reserves its worst-case cost first and swaps it for the real cost after. In the
 stage the tally lives in the record store (shared.store.spend), one row for every caption replica, so all
-of them together stay under the budget; without a store it is this process's own.
+of them together stay under the budget; without a store it is this process's own. Calls that end together
+settle in one trip (shared/coalesce.py): an uncapped budget still learns every call's cost, for a cap set later.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +23,7 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from services.caption.settings import CaptionSettings
+from shared.coalesce import Coalescer
 from shared.store import spend
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,7 @@ class BudgetGate:
         self.paused = False
         self.refusals = 0  # reservations the budget had no room for (each re-check while paused counts)
         self._changed = asyncio.Event()
+        self._settle: Coalescer[tuple[int, int], tuple[int, int]] = Coalescer(self._settle_all, asyncio.to_thread)
 
     @classmethod
     def from_settings(cls, settings: CaptionSettings, spent_usd: float = 0.0,
@@ -150,6 +154,10 @@ class BudgetGate:
         """Swap a reservation for the real cost (0 when the call was not billed)."""
         if reservation.nano == 0 and actual_usd == 0:
             return  # nothing held, nothing spent: no trip to the tally
-        self._spent, self._reserved = await asyncio.to_thread(
-            self.tally.settle, reservation.nano, round(actual_usd * NANO))
+        self._spent, self._reserved = await self._settle((reservation.nano, round(actual_usd * NANO)))
         self._changed.set()
+
+    def _settle_all(self, settlements: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Settlements add up: the calls that end together are one trip to the tally."""
+        after = self.tally.settle(sum(held for held, _ in settlements), sum(spent for _, spent in settlements))
+        return [after] * len(settlements)

@@ -4,9 +4,11 @@ replicas sharing a record store stay under one budget together."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from services.caption import request
 from services.caption.batch import captioner_for
@@ -14,6 +16,7 @@ from services.caption.budget import BudgetGate
 from services.caption.captioner import Captioner
 from services.caption.request import rate_tokens, worst_cost
 from shared.store import RecordStore, spend
+from shared.store import engine as engines
 from tests.caption.conftest import GRID_H, GRID_W, caption_settings, make_grid
 from tests.fake_openai import FakeOpenAI
 
@@ -124,3 +127,45 @@ async def test_replicas_sharing_a_store_stay_under_one_budget(fake_openai: FakeO
     assert reserved == 0 and spent / spend.NANO == pytest.approx(paid, abs=1e-6)
     assert paid <= limit  # all replicas together: under the cap
     assert paid + worst > limit  # and not stopped early: one more worst case would not have fit
+
+
+async def test_calls_that_end_while_the_tally_is_busy_settle_together_and_the_tally_keeps_every_cost(
+    fake_openai: FakeOpenAI, store_url: str
+) -> None:
+    """Every paid call's cost reaches the shared tally, but calls answered while its one row is busy (another
+    replica settling) wait together and settle in one trip, rather than queueing one transaction each."""
+    settings = caption_settings(fake_openai)
+    settles: list[str] = []
+    busy, free = threading.Event(), threading.Event()
+    with RecordStore.open(store_url) as store:
+
+        def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if statement.lstrip().upper().startswith("UPDATE BUDGET_TALLIES"):
+                settles.append(statement)
+
+        def other_replica_settling() -> None:
+            with engines.write_transaction(store.engine, lock_key=f"budget:{spend.TALLY}"):
+                busy.set()
+                free.wait(30)
+
+        holder = threading.Thread(target=other_replica_settling)
+        holder.start()
+        busy.wait(30)
+        sa.event.listen(store.engine, "before_cursor_execute", count)
+        cap = captioner_for(settings, store.engine)
+        try:
+            calls = asyncio.gather(*(cap.caption(make_grid(shade=20 * i), GRID_W, GRID_H, f"clip {i}")
+                                     for i in range(12)))
+            await _until(lambda: len(fake_openai.chat_requests) == 12, 30)
+            await asyncio.sleep(0.5)  # every answer read; the first settlement waits for the row, the rest queue
+            free.set()
+            outcomes = await calls
+        finally:
+            free.set()
+            holder.join()
+            await cap.aclose()
+        spent, reserved = spend.read(store.engine)
+    paid = sum(o.usage.cost_usd for o in outcomes)
+    assert [o.status for o in outcomes] == ["success"] * 12
+    assert reserved == 0 and spent / spend.NANO == pytest.approx(paid, abs=1e-6)
+    assert len(settles) == 2  # the one that found the row busy, then the eleven that came meanwhile
