@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 import prompt
 from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
+from services.caption.handler import CaptionStage
 from services.caption.onecall import Question
 from shared.messages import Captions, HintReady
 from shared.store import RecordStore, claims
@@ -48,6 +49,26 @@ def _replica(env: dict[str, str], home: str, store_url: str, message: str, ready
             out.put((result.status, result.usage.cost_usd, result.captions.model_dump() if result.captions else None))
 
     asyncio.run(main())
+
+
+def _answer(style: str) -> Captions:
+    return Captions(dense_caption="d", main_object_caption="m", background_caption="b", camera_caption="c",
+                    style_caption=style)
+
+
+async def _model_asked(fake: FakeOpenAI) -> None:
+    async with asyncio.timeout(20):
+        while not fake.requests:
+            await asyncio.sleep(0.02)
+
+
+async def _revoked_once_the_model_answers(stage: CaptionStage, message: HintReady,
+                                          fake: FakeOpenAI) -> asyncio.Task[Any]:
+    """Handle `message`, and cancel the delivery, as a rebalance does, once its request is with the model."""
+    delivery = asyncio.create_task(stage.handle(message))
+    await _model_asked(fake)
+    delivery.cancel()
+    return delivery
 
 
 async def test_replicas_in_separate_processes_pay_once_for_one_question(
@@ -123,8 +144,7 @@ async def test_answer_logged_while_waiting_for_budget_is_used_not_paid_for(
     monkeypatch.setenv("MIRA_BUDGET_POLL_S", "0.05")
     settings = stage_settings(tmp_path / "home", store_url)
     message = await hinted(settings, "job-1")
-    answer = Captions(dense_caption="d", main_object_caption="m", background_caption="b", camera_caption="c",
-                      style_caption="s")
+    answer = _answer("s")
     async with caption_stage(settings) as stage:
         task = asyncio.create_task(stage.handle(message))
         assert isinstance(stage.captioner, Captioner)
@@ -149,13 +169,10 @@ async def test_answer_logged_while_a_429_holds_the_request_back_is_used_not_paid
     settings = stage_settings(tmp_path / "home", store_url)
     message = await hinted(settings, "job-1")
     q = _question(message)
-    answer = Captions(dense_caption="d", main_object_caption="m", background_caption="b", camera_caption="c",
-                      style_caption="logged during the 429 pause")
+    answer = _answer("logged during the 429 pause")
     async with caption_stage(settings) as stage:
         task = asyncio.create_task(stage.handle(message))
-        async with asyncio.timeout(20):
-            while not fake_openai.requests:  # the first try was answered 429: the retry waits 0.3 s
-                await asyncio.sleep(0.02)
+        await _model_asked(fake_openai)  # the first try was answered 429: the retry waits 0.3 s
         await asyncio.to_thread(stage.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
                                 answer)
         result = await asyncio.wait_for(task, 20)
@@ -171,8 +188,7 @@ async def test_an_answer_logged_by_the_owner_whose_claim_was_taken_over_is_used_
     settings = stage_settings(tmp_path / "home", store_url)
     message = await hinted(settings, "job-1")
     q = _question(message)
-    late = Captions(dense_caption="d", main_object_caption="m", background_caption="b", camera_caption="c",
-                    style_caption="late")
+    late = _answer("late")
     async with caption_stage(settings) as stage:
         assert claims.take(stage.store.engine, q.key, "stalled-pod:1:x", lease_s=-1) == "new"  # lapsed at once
         assert isinstance(stage.captioner, Captioner)
@@ -217,11 +233,7 @@ async def test_a_call_outlives_its_revoked_delivery_and_the_refetch_gets_it(
     settings = stage_settings(tmp_path / "home", store_url)
     message = await hinted(settings, "job-1")
     async with caption_stage(settings) as stage:
-        first = asyncio.create_task(stage.handle(message))
-        async with asyncio.timeout(20):
-            while not fake_openai.requests:  # the model is answering
-                await asyncio.sleep(0.02)
-        first.cancel()  # a rebalance took the partition away
+        first = await _revoked_once_the_model_answers(stage, message, fake_openai)
         result = await stage.handle(message)  # it came back, and the message was fetched again
     assert first.cancelled()
     assert len(fake_openai.chat_requests) == 1
@@ -237,11 +249,8 @@ async def test_a_stop_lets_a_call_whose_delivery_was_revoked_land_so_the_next_ow
     settings = stage_settings(tmp_path / "home", store_url)
     message = await hinted(settings, "job-1")
     async with caption_stage(settings) as stage:
-        first = asyncio.create_task(stage.handle(message))
-        async with asyncio.timeout(20):
-            while not fake_openai.requests:  # the model is answering
-                await asyncio.sleep(0.02)
-        first.cancel()  # revoked; leaving this block stops the stage while the call is out
+        await _revoked_once_the_model_answers(stage, message, fake_openai)
+        # leaving this block stops the stage while the call is out
     async with caption_stage(settings) as successor:  # the partition's next owner
         result = await successor.handle(message)
     assert len(fake_openai.chat_requests) == 1
@@ -260,9 +269,7 @@ async def test_a_live_owner_keeps_its_claim_past_the_lease_by_renewing_it(
     message = await hinted(settings, "job-1")
     async with caption_stage(settings) as owner, caption_stage(settings) as other:
         first = asyncio.create_task(owner.handle(message))
-        async with asyncio.timeout(20):
-            while not fake_openai.requests:  # the owner's call is on its way
-                await asyncio.sleep(0.02)
+        await _model_asked(fake_openai)  # the owner's call is on its way
         second = await other.handle(message)
         assert (await first).status == "success"
     assert len(fake_openai.chat_requests) == 1
