@@ -50,7 +50,7 @@ from shared.messages import (
 from shared.settings import Settings
 from shared.store.records import RecordStore
 from tests.bench import floor
-from tests.bench.services import AS_MIRA_UP, Pipeline, cpu_s, memory_mib
+from tests.bench.services import AS_MIRA_UP, Pipeline, cpu_s, memory_mib, postgresql_cpu_s, postgresql_used_s
 from tests.media.videos import draw_frame, make_texture
 from tests.store.databases import temporary_database
 
@@ -104,7 +104,7 @@ class PassResult:
 
 def run_pass(pipeline: Pipeline, name: str, clips: int, *argv: str) -> PassResult:
     """Run one `mira` command against the pipeline; CPU per clip of every process over the command."""
-    before = pipeline.cpu()
+    before, pg_before = pipeline.cpu(), postgresql_cpu_s()
     cmd = subprocess.Popen([sys.executable, "-m", "cli.main", *argv], env=pipeline.env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     published: list[float] = []
@@ -126,6 +126,8 @@ def run_pass(pipeline: Pipeline, name: str, clips: int, *argv: str) -> PassResul
     summary = cmd.stdout.read() if cmd.stdout else ""
     after = pipeline.cpu()
     cpu = {label: (after[label] - before.get(label, 0.0)) * 1000 / clips for label in after}
+    if pipeline.database_url:  # the scale-out cases' store, on the same cores
+        cpu["postgresql"] = postgresql_used_s(pg_before, postgresql_cpu_s()) * 1000 / clips
     cpu["mira (command)"] = (usage.ru_utime + usage.ru_stime) * 1000 / clips
     ok = cmd.returncode == 0 and f"{clips} success" in summary
     if not ok:

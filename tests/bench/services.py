@@ -36,17 +36,22 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
-def postgresql_cpu_s() -> float:
-    """CPU seconds used so far by the PostgreSQL server processes running now (a backend that has ended takes
-    its share with it: the figure is a floor)."""
-    total = 0.0
+def postgresql_cpu_s() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL server process running now, by pid."""
+    used: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             if stat.read_text().split(" ", 2)[1] == "(postgres)":
-                total += cpu_s(int(stat.parent.name))
+                used[int(stat.parent.name)] = cpu_s(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             continue  # it ended meanwhile
-    return total
+    return used
+
+
+def postgresql_used_s(before: dict[int, float], after: dict[int, float]) -> float:
+    """PostgreSQL's CPU between two readings, from the processes alive at the second (a backend that ended in
+    between takes its share with it: the figure is a floor)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def memory_mib(pid: int, key: str = "VmRSS") -> float:
@@ -132,11 +137,7 @@ class Pipeline:
         return True
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of each process, and of the PostgreSQL server when the store is there."""
-        used = {p.label: cpu_s(p.pid) for p in self.procs}
-        if self.database_url:
-            used["postgresql"] = postgresql_cpu_s()
-        return used
+        return {p.label: cpu_s(p.pid) for p in self.procs}
 
     def profile(self, py_spy: str, labels: list[str], out: Path) -> list[subprocess.Popen[bytes]]:
         """Start sampling `labels`' processes with py-spy (folded stacks in out/NAME.txt); SIGINT ends them."""
