@@ -66,6 +66,11 @@ class Faults:
         return replace(base, **values)
 
 
+def retry_after_headers(seconds: float) -> dict[str, str]:
+    """As OpenAI sends them with a 429: whole seconds, and milliseconds for sub-second waits."""
+    return {"retry-after": str(max(1, math.ceil(seconds))), "retry-after-ms": str(int(seconds * 1000))}
+
+
 @dataclass
 class Bucket:
     """A token bucket refilled at `per_minute / 60` per second holding at most one window's worth."""
@@ -133,9 +138,7 @@ class Limiter:
             if wait <= 0:
                 return None, headers
             after = faults.retry_after_s if faults.retry_after_s is not None else wait
-            headers["retry-after"] = str(max(1, math.ceil(after)))
-            headers["retry-after-ms"] = str(int(after * 1000))
-            return after, headers
+            return after, headers | retry_after_headers(after)
 
     def _reconfigure(self, faults: Faults) -> None:
         config = (faults.rpm, faults.tpm, faults.rate_window_s)

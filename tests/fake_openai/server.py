@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import threading
 import time
 from typing import Any, Self
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from tests.fake_openai.batches import BatchStore
 from tests.fake_openai.calls import Call, Callers, deliver, question_of
-from tests.fake_openai.faults import Dice, Faults, Limiter, Script
+from tests.fake_openai.faults import Dice, Faults, Limiter, Script, retry_after_headers
 from tests.fake_openai.replies import (
     Recorded,
     completion,
@@ -192,15 +191,15 @@ class FakeOpenAI:
         faults = self.faults
         est = prompt_tokens(body)[0] + int(body.get("max_completion_tokens") or body.get("max_tokens") or 0)
         retry_after, headers = self.limiter.admit(faults, est)
+        throttled = retry_after_headers(1.0 if faults.retry_after_s is None else faults.retry_after_s)
         if retry_after is not None:
             self._record(request.path, body, request.headers.get("Authorization"), "rate_limited", 429)
             return web.json_response(error_body(429, "Rate limit reached for requests"), status=429,
                                      headers=headers)
         if self._dice.throttled(faults):
             self._record(request.path, body, request.headers.get("Authorization"), "throttled", 429)
-            after = faults.retry_after_s if faults.retry_after_s is not None else 1.0
-            return web.json_response(error_body(429, "Rate limit reached for requests"), status=429, headers={
-                **headers, "retry-after": str(max(1, math.ceil(after))), "retry-after-ms": str(int(after * 1000))})
+            return web.json_response(error_body(429, "Rate limit reached for requests"), status=429,
+                                     headers=headers | throttled)
         status, fault, reply = self._answer(request.path, body, request.headers.get("Authorization"))
         await asyncio.sleep(faults.latency_s)
         if fault == "hang":
@@ -210,9 +209,8 @@ class FakeOpenAI:
             return web.Response(status=500)
         if fault == "garbage":
             return web.Response(text="<html>upstream error", content_type="application/json", headers=headers)
-        if status == 429:  # as OpenAI does: whole seconds, and milliseconds for sub-second waits
-            after = faults.retry_after_s if faults.retry_after_s is not None else 1.0
-            headers.update({"retry-after": str(max(1, math.ceil(after))), "retry-after-ms": str(int(after * 1000))})
+        if status == 429:
+            headers |= throttled
         return web.json_response(reply, status=status, headers={**headers, "x-request-id": "req_fake"})
 
     async def models(self, request: web.Request) -> web.Response:
