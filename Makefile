@@ -21,7 +21,7 @@ run: install
 	$(BIN)/mira export --format jsonl -o samples/captions.jsonl
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 bench: bench-framegrid bench-caption bench-export bench-review bench-pipeline
 

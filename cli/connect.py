@@ -19,7 +19,7 @@ def running_settings() -> Settings | None:
     if info is None:
         clean_stale(settings.home)
         return None
-    return settings.model_copy(update={"kafka_bootstrap": info["bootstrap"]})
+    return broker.joined(settings, info)
 
 
 def given_up(home: Path, bootstrap: str) -> list[str]:

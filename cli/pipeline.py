@@ -38,8 +38,9 @@ BACKOFF_S = (0.5, 2.0)  # pause before the 2nd and 3rd start
 # It also answers a fetch only when the fetch's wait is over, never early when a message arrives: every hop
 # between stages waited up to 500 ms at the default; a short wait costs a few empty fetches a second.
 # Each group of settings applies unless the user set one of it.
-EMBEDDED_KAFKA = ({"kafka_session_timeout_ms": 2000, "kafka_heartbeat_interval_ms": 500},
-                  {"kafka_fetch_max_wait_ms": 50})
+EMBEDDED_KAFKA: tuple[dict[str, int | bool], ...] = (
+    {"kafka_session_timeout_ms": 2000, "kafka_heartbeat_interval_ms": 500}, {"kafka_fetch_max_wait_ms": 50},
+    broker.EmbeddedBroker.CLIENT_SETTINGS)
 STALLED_GIVE_UP_S = 60.0  # a command's own pipeline: a service still failing to start after this is given up
 
 
@@ -89,9 +90,9 @@ class LocalPipeline:
         env.update(as_env(self._embedded_kafka()))
         return env
 
-    def _embedded_kafka(self) -> dict[str, int]:
+    def _embedded_kafka(self) -> dict[str, int | bool]:
         """The EMBEDDED_KAFKA settings that apply: on the embedded broker, each group the user set none of."""
-        chosen: dict[str, int] = {}
+        chosen: dict[str, int | bool] = {}
         for defaults in EMBEDDED_KAFKA if self.broker else ():
             if not set(as_env(defaults)) & set(os.environ):
                 chosen.update(defaults)
@@ -104,7 +105,7 @@ class LocalPipeline:
 
     def _write_pipeline(self) -> None:
         self._written = self._services()
-        broker.write_pipeline(self.settings.home, self.bootstrap, self._written)
+        broker.write_pipeline(self.settings.home, self.bootstrap, self._written, self._embedded_kafka())
 
     def supervise(self) -> None:
         """Restart crashed services, pausing or giving up on those that fail fast. Call periodically."""

@@ -47,13 +47,12 @@ async def _run(service: str) -> int:
     if not settings.kafka_bootstrap:
         running = broker.running_pipeline(settings.home)
         if running:
-            address = running["bootstrap"]
+            settings = broker.joined(settings, running)
         else:
             log.warning("MIRA_KAFKA_BOOTSTRAP is unset and no pipeline runs on %s: starting an embedded broker "
                         "for this service only", settings.home)
             embedded = broker.EmbeddedBroker(settings.home)
-            address = embedded.start()
-        settings = settings.model_copy(update={"kafka_bootstrap": address})
+            settings = broker.joined(settings, {"bootstrap": embedded.start(), "kafka": embedded.CLIENT_SETTINGS})
     try:
         return await Runner(stage, settings).run()
     finally:

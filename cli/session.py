@@ -33,7 +33,7 @@ async def pipeline_session(settings: Settings, recaption: bool = False
     running = None if settings.kafka_bootstrap else broker.running_pipeline(settings.home)
     if running or settings.kafka_bootstrap:
         if running:
-            settings = settings.model_copy(update={"kafka_bootstrap": running["bootstrap"]})
+            settings = broker.joined(settings, running)
         yield settings, None
         return
     services = [s for s in services_to_run()[0] if recaption or s != "recaption"]

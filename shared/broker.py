@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from shared import lifeline
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ def reachable(address: str, timeout: float = 0.5) -> bool:
 
 
 class EmbeddedBroker:
+    # What a client must set to talk to it: Tansu cannot hand out producer ids (InitProducerId).
+    CLIENT_SETTINGS: dict[str, int | bool] = {"kafka_idempotence": False}
+
     def __init__(self, home: Path) -> None:
         self.home = home
         self.port = free_port()
@@ -106,9 +110,11 @@ def pipeline_file(home: Path) -> Path:
     return home / "pipeline.json"
 
 
-def write_pipeline(home: Path, bootstrap: str, services: dict[str, dict[str, int | bool | None]]) -> None:
-    """services: name -> {"pid": ..., "health_port": ..., "given_up": ...} of each service process."""
-    info = {"bootstrap": bootstrap, "pid": os.getpid(), "services": services}
+def write_pipeline(home: Path, bootstrap: str, services: dict[str, dict[str, int | bool | None]],
+                   kafka: dict[str, int | bool]) -> None:
+    """services: name -> {"pid": ..., "health_port": ..., "given_up": ...} of each service process; kafka:
+    the Kafka settings its services run with beyond the user's (the embedded broker's), for joiners."""
+    info = {"bootstrap": bootstrap, "pid": os.getpid(), "services": services, "kafka": kafka}
     pipeline_file(home).write_text(json.dumps(info))
 
 
@@ -121,6 +127,11 @@ def running_pipeline(home: Path) -> dict | None:
     except (OSError, ValueError, KeyError):
         return None
     return info if reachable(info["bootstrap"]) else None
+
+
+def joined(settings: Settings, info: dict) -> Settings:
+    """`settings` pointed at a running local pipeline (from `running_pipeline`), with its Kafka settings."""
+    return settings.model_copy(update={"kafka_bootstrap": info["bootstrap"], **info.get("kafka", {})})
 
 
 def clear_pipeline(home: Path) -> None:

@@ -90,6 +90,7 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **client_options(settings),
         acks="all",
+        enable_idempotence=settings.kafka_idempotence,
         linger_ms=5,
         max_request_size=MAX_MESSAGE_BYTES,
         compression_type=settings.kafka_compression,
@@ -125,7 +126,9 @@ async def ensure_topics(settings: Settings) -> None:
         existing = set(await admin.list_topics())
         wanted = [topic_name(settings, t) for t in Topic]
         missing = [
-            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
+            NewTopic(name, num_partitions=settings.topic_partitions,
+                     replication_factor=settings.topic_replication_factor,
+                     topic_configs={"min.insync.replicas": str(settings.topic_min_insync_replicas)})
             for name in wanted
             if name not in existing
         ]

@@ -52,9 +52,16 @@ class Settings(MiraSettings):
                                          "(the embedded one) add up to this to every hop.")
     kafka_request_timeout_ms: int = Field(30000, gt=0, description="A publish or commit the broker has not "
                                           "answered by then fails (and is retried).")
+    kafka_idempotence: bool = Field(True, description="Idempotent producer (acks=all, no duplicates from a "
+                                    "producer's own retries); the embedded broker cannot, local pipelines turn "
+                                    "it off there.")
     topic_prefix: str = "mira."
     create_topics: bool = Field(True, description="Create missing topics at start-up; off where Strimzi owns them.")
-    topic_partitions: int = Field(4, ge=1, description="Partitions for topics the embedded broker creates.")
+    topic_partitions: int = Field(4, ge=1, description="Partitions of the topics MIRA_CREATE_TOPICS creates.")
+    topic_replication_factor: int = Field(1, ge=1, description="Replicas of each topic MIRA_CREATE_TOPICS creates "
+                                          "(3 on a production cluster).")
+    topic_min_insync_replicas: int = Field(1, ge=1, description="min.insync.replicas of the topics it creates: "
+                                           "with acks=all a publish fails while fewer replicas are in sync (2).")
     database_url: str | None = Field(None, description="sqlite:///... or postgresql://...; default under home.")
     blob_url: str | None = Field(None, description="file://... or s3://bucket/prefix; default under home.")
     max_in_flight: int = Field(8, ge=1, description="Messages one service instance works on at once.")

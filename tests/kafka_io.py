@@ -17,6 +17,7 @@ M = TypeVar("M", bound=BaseModel)
 
 async def publish(settings: Settings, *messages: BaseModel, raw: list[bytes] | None = None,
                   topic: Topic | None = None) -> None:
+    await kafka.ensure_topics(settings)  # as a service's start-up does: a real Kafka creates none by itself
     producer = kafka.make_producer(settings)
     await producer.start()
     try:

@@ -7,19 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from shared.broker import EmbeddedBroker
 from shared.settings import Settings
+from tests.apache_kafka import KafkaCluster, KafkaUnavailable
+from tests.conftest import TEST_CLUSTER, broker_unusable
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    """Started on its own port; the test may stop it (and start it again)."""
-    broker = EmbeddedBroker(tmp_path / "broker")
-    yield broker
-    broker.stop()
+def own_broker(tmp_path: Path) -> Iterator[KafkaCluster]:
+    """An Apache Kafka node on its own ports, not started: the test starts it, may stop it (SIGKILL) and
+    start it again on the same log directory."""
+    broker = KafkaCluster(tmp_path / "broker", nodes=1, config=TEST_CLUSTER)
+    try:
+        yield broker
+    except KafkaUnavailable as exc:
+        broker_unusable(f"Apache Kafka could not be started: {exc}")
+    finally:
+        broker.stop()
 
 
 @pytest.fixture
-def own_settings(settings: Settings, own_broker: EmbeddedBroker) -> Settings:
+def own_settings(settings: Settings, own_broker: KafkaCluster) -> Settings:
     """`settings` pointing at `own_broker` (not started yet: call own_broker.start() when it should be up)."""
-    return settings.model_copy(update={"kafka_bootstrap": own_broker.address})
+    return settings.model_copy(update={"kafka_bootstrap": own_broker.bootstrap})

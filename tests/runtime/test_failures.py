@@ -18,9 +18,10 @@ import aiohttp
 import pytest
 
 from services.sink.handler import SinkStage
-from shared.broker import EmbeddedBroker, free_port
+from shared.broker import free_port
 from shared.runtime.runner import HARD_EXIT_MARGIN_S, Runner
 from shared.settings import Settings, as_env
+from tests.apache_kafka import KafkaCluster
 from tests.conftest import FAST_GROUPS
 from tests.kafka_io import publish
 from tests.runtime.stages import CrashingWatcherStage, MisconfiguredStage, RejectingStage, SlowStage
@@ -28,7 +29,7 @@ from tests.runtime.test_runner import run_until, sub, wait_until
 
 
 async def test_a_dead_letter_that_cannot_be_written_fails_the_service(
-        own_broker: EmbeddedBroker, own_settings: Settings) -> None:
+        own_broker: KafkaCluster, own_settings: Settings) -> None:
     own_broker.start()
     settings = own_settings.model_copy(update={"kafka_request_timeout_ms": 1000, "max_attempts": 2,
                                                "shutdown_grace_s": 2})
@@ -53,7 +54,7 @@ async def test_a_crashed_background_task_fails_the_service(settings: Settings) -
 
 
 async def test_a_broker_unreachable_at_start_is_retried_with_one_line_per_attempt(
-        own_broker: EmbeddedBroker, own_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+        own_broker: KafkaCluster, own_settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     runner = Runner(RejectingStage(), own_settings)
     retries = lambda: [r for r in caplog.records if "cannot create topics yet" in r.getMessage()]
@@ -72,10 +73,10 @@ async def test_a_broker_unreachable_at_start_is_retried_with_one_line_per_attemp
 
 
 async def test_sigterm_while_the_broker_is_gone_ends_the_service_within_its_grace(
-        own_broker: EmbeddedBroker, own_settings: Settings, tmp_path: Path) -> None:
+        own_broker: KafkaCluster, own_settings: Settings, tmp_path: Path) -> None:
     own_broker.start()
     grace_s, port = 3, free_port()
-    env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": own_broker.address, "MIRA_HOME": str(tmp_path / "service"),
+    env = {**os.environ, "MIRA_KAFKA_BOOTSTRAP": own_broker.bootstrap, "MIRA_HOME": str(tmp_path / "service"),
            "MIRA_HEALTH_HOST": "127.0.0.1", "MIRA_HEALTH_PORT": str(port), "MIRA_API_PORT": str(free_port()),
            "MIRA_SHUTDOWN_GRACE_S": str(grace_s),
            "MIRA_TOPIC_PREFIX": own_settings.topic_prefix, **as_env(FAST_GROUPS)}
@@ -171,7 +172,7 @@ async def test_sigterm_ends_a_service_whose_event_loop_is_blocked(settings: Sett
 
 
 async def test_a_stop_with_the_broker_gone_ends_within_the_grace_and_reports_the_lost_commit(
-        own_broker: EmbeddedBroker, own_settings: Settings) -> None:
+        own_broker: KafkaCluster, own_settings: Settings) -> None:
     own_broker.start()
     settings = own_settings.model_copy(update={"shutdown_grace_s": 2})
     await publish(settings, sub("slow:1"))
