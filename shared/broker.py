@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from shared import lifeline
 from shared.settings import Settings
@@ -48,7 +49,7 @@ def reachable(address: str, timeout: float = 0.5) -> bool:
 
 class EmbeddedBroker:
     # What a client must set to talk to it: Tansu cannot hand out producer ids (InitProducerId).
-    CLIENT_SETTINGS: dict[str, int | bool] = {"kafka_idempotence": False}
+    CLIENT_SETTINGS: ClassVar[dict[str, int | bool]] = {"kafka_idempotence": False}
 
     def __init__(self, home: Path) -> None:
         self.home = home

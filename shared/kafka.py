@@ -128,7 +128,8 @@ async def ensure_topics(settings: Settings) -> None:
         missing = [
             NewTopic(name, num_partitions=settings.topic_partitions,
                      replication_factor=settings.topic_replication_factor,
-                     topic_configs={"min.insync.replicas": str(settings.topic_min_insync_replicas)})
+                     topic_configs={"min.insync.replicas": str(settings.topic_min_insync_replicas),
+                                    "max.message.bytes": str(MAX_MESSAGE_BYTES)})
             for name in wanted
             if name not in existing
         ]

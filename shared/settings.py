@@ -98,6 +98,13 @@ class Settings(MiraSettings):
         return value
 
     @model_validator(mode="after")
+    def _insync_within_replicas(self) -> Settings:
+        if self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(f"MIRA_TOPIC_MIN_INSYNC_REPLICAS ({self.topic_min_insync_replicas}) exceeds "
+                             f"MIRA_TOPIC_REPLICATION_FACTOR ({self.topic_replication_factor}): no publish could succeed")
+        return self
+
+    @model_validator(mode="after")
     def _defaults_under_home(self) -> Settings:
         home = self.home.resolve()
         if self.database_url is None:

@@ -69,7 +69,7 @@ def jars() -> Path:
         fetched = subprocess.run(
             ["mvn", "-q", "-B", "-f", str(home / "pom.xml"), "dependency:copy-dependencies",
              f"-DoutputDirectory={partial}", "-DincludeScope=runtime"],
-            capture_output=True, text=True, timeout=600)
+            capture_output=True, text=True, timeout=600, check=False)
         if fetched.returncode != 0:
             last = (fetched.stdout + fetched.stderr).strip().splitlines()[-1:] or ["no output"]
             raise KafkaUnavailable(f"Maven could not fetch Apache Kafka {KAFKA_VERSION}: {last[0]}")
@@ -225,7 +225,7 @@ class KafkaCluster:
 
 def _java(lib: Path, main: str, *args: str) -> str:
     done = subprocess.run(["java", *JVM_OPTIONS, "-cp", f"{lib}/*", main, *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         raise KafkaUnavailable(f"{main} {args[0] if args else ''} failed: {(done.stderr or done.stdout).strip()[-300:]}")
     return done.stdout

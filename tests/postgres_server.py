@@ -46,7 +46,7 @@ class PostgresServer:
         command = [str(self.bin / args[0]), *args[1:]]
         if self._as_root:
             command = ["runuser", "-u", "postgres", "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         if done.returncode != 0:
             raise PostgresUnavailable(f"{args[0]} failed: {(done.stderr or done.stdout).strip()[-300:]}")
 

@@ -6,20 +6,17 @@ broker itself, with backoff, keeps readiness off while it does not answer and lo
 the clients' own warnings are held back meanwhile and only counted in that line. The first client warning
 while the broker seemed fine triggers a check at once, so a lost broker is noticed within moments.
 
-A group coordinator that is not there for a moment (a new Kafka cluster creating __consumer_offsets on
-first use, a coordinator moving with its broker's restart or a leader change) is not a broker outage:
-aiokafka finds the new one by itself, so its complaints are replaced by one line when the episode starts
-and one when it ends.
+A coordinator or partition leader that moves is not an outage: those lines go to shared/runtime/clustermoves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 
+from shared.runtime.clustermoves import ClusterMoves
 from shared.runtime.lifecycle import describe
 
 log = logging.getLogger(__name__)
@@ -27,9 +24,6 @@ log = logging.getLogger(__name__)
 FIRST_CHECK_S = 1.0  # most outages are a broker restart: look again soon
 MAX_CHECK_S = 30.0  # then back off to one check (and one log line) per this many seconds
 PROBE_TIMEOUT_S = 5.0  # a broker that takes longer than this to list its metadata counts as gone
-COORDINATOR_LOST = re.compile(r"coordinator dead|GroupCoordinatorNotAvailable|NotCoordinator|"
-                              r"CoordinatorLoadInProgress|is either not started or not valid")
-COORDINATOR_FOUND = "Discovered coordinator"
 
 
 class BrokerWatch(logging.Filter):
@@ -41,36 +35,18 @@ class BrokerWatch(logging.Filter):
         self._on_change = on_change
         self._suspect = asyncio.Event()
         self._loggers: list[logging.Logger] = []
-        self._coordinator_lost_at: float | None = None
-        self._coordinator_lines = 0
+        self._moves = ClusterMoves(service)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if message.startswith(COORDINATOR_FOUND):
-            self._coordinator_found()
+        if self._moves.held_back(record):
+            return False
         if record.levelno < logging.WARNING:
             return True
-        if COORDINATOR_LOST.search(message):
-            self._coordinator_lost(message)
-            return False
         if not self.reachable:
             self.held_back += 1
             return False
         self._suspect.set()
         return True
-
-    def _coordinator_lost(self, message: str) -> None:
-        self._coordinator_lines += 1
-        if self._coordinator_lost_at is None:
-            self._coordinator_lost_at = time.monotonic()
-            log.warning("%s: the group coordinator is not available (%s); the client looks for it again",
-                        self.service, message)
-
-    def _coordinator_found(self) -> None:
-        if self._coordinator_lost_at is not None:
-            log.info("%s: group coordinator found again after %.1fs (%d client lines held back)", self.service,
-                     time.monotonic() - self._coordinator_lost_at, self._coordinator_lines)
-            self._coordinator_lost_at, self._coordinator_lines = None, 0
 
     def install(self) -> None:
         """Attach to every aiokafka logger (a filter on a parent logger does not see its children's records)."""

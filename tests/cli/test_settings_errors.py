@@ -14,6 +14,7 @@ CASES = [
     (("caption", "{clip}", "--wait"), "MIRA_SAMPLE_MODE", "weird", "'auto', 'exact' or 'keyframe'"),
     (("caption", "{clip}", "--wait"), "MIRA_DATABASE_URL", "garbage", "sqlite:///PATH or postgresql://"),
     (("up",), "MIRA_CAPTION_RPM", "0", "greater than or equal to 1"),
+    (("up",), "MIRA_TOPIC_MIN_INSYNC_REPLICAS", "2", "exceeds MIRA_TOPIC_REPLICATION_FACTOR (1)"),
     (("run", "framegrid"), "MIRA_DECODE_WORKERS", "many", "valid integer"),
     (("grid", "{clip}", "-o", "g.jpg"), "MIRA_SAMPLE_MODE", "weird", "'auto', 'exact' or 'keyframe'"),
     (("status",), "MIRA_DATABASE_URL", "garbage", "sqlite:///PATH or postgresql://"),

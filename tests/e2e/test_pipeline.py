@@ -10,9 +10,11 @@ import signal
 import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.e2e.conftest import Up, mira
@@ -58,9 +60,15 @@ def white_separators(jpeg: bytes) -> bool:
     return (white_bands(img.mean(axis=1)), white_bands(img.mean(axis=0))) == (1, 3)
 
 
+@pytest.mark.parametrize("broker", ["embedded", "apache-kafka"])
 def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
-    tmp_path: Path, mira_env: dict[str, str], fake_openai: FakeOpenAI
+    tmp_path: Path, mira_env: dict[str, str], fake_openai: FakeOpenAI, broker: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """The same flow on the broker `mira up` starts by itself and on the Apache Kafka users deploy."""
+    if broker == "apache-kafka":
+        mira_env |= {"MIRA_KAFKA_BOOTSTRAP": request.getfixturevalue("kafka_bootstrap"),
+                     "MIRA_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:8]}.", "MIRA_TOPIC_PARTITIONS": "2"}
     clips, manifest = make_inputs(tmp_path)
     fake_openai.configure(latency_s=0.5)
     up = Up({**mira_env, "MIRA_MAX_IN_FLIGHT": "1"})  # one clip at a time: the SIGTERM lands mid-run
@@ -107,9 +115,9 @@ def test_caption_wait_records_every_clip_and_dead_letters_the_corrupt_one(
     assert (talk["start_s"], talk["end_s"]) == (4.0, 8.0)
     assert talk["short_caption"] == "A person talks in front of a wall." and talk["hint_source"] == "manifest"
     # Every model request carried the prompt, the hint where there was one, and a 2x4 grid image.
-    for request in fake_openai.chat_requests:
-        assert len(request.images) == 1
-        assert white_separators(request.images[0].data)
+    for sent in fake_openai.chat_requests:
+        assert len(sent.images) == 1
+        assert white_separators(sent.images[0].data)
     hinted = [r for r in fake_openai.chat_requests if 'video depicts "A person talks in front of a wall' in r.text]
     assert hinted and len(hinted) < len(fake_openai.chat_requests)  # clips without a hint get none
     assert "sk-test-secret-123" not in (tmp_path / "up.log").read_text()

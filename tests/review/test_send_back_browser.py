@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared.broker import joined
 from shared.messages import RecaptionRequest
 from shared.settings import Settings, as_env
 from shared.store import RecordStore
@@ -90,10 +91,10 @@ def test_send_back_publishes_requests_that_produce_new_versions(
         page.goto(review.url + "/?status=failed")
         assert page.locator("article.card").count() == 0
 
-        bootstrap = json.loads((tmp_path / "home" / "pipeline.json").read_text())["bootstrap"]
+        pipeline = json.loads((tmp_path / "home" / "pipeline.json").read_text())
         empty = RecaptionRequest(request_id="selects-nothing")  # the recaption stage dead-letters it
         with ThreadPoolExecutor(1) as worker:  # the browser owns this thread's event loop
-            worker.submit(asyncio.run, publish(Settings(kafka_bootstrap=bootstrap), empty)).result()
+            worker.submit(asyncio.run, publish(joined(Settings(), pipeline), empty)).result()
         deadline = time.monotonic() + 60
         while "selects nothing" not in (letters := dead_letters(page, review.url)):
             assert time.monotonic() < deadline, letters
