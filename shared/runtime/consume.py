@@ -1,8 +1,10 @@
 """The loop that feeds a stage from its consumer group: poll, start each message as its own task, commit
 what is safely done, and hand partitions back cleanly in a rebalance.
 
-- While the in-flight limit is full the loop keeps polling with every partition paused: a member that
-  stops polling for max_poll_interval_ms is evicted and another one starts the same work.
+- While the in-flight limit is full, or a dependency is down (shared.runtime.outage), the loop keeps polling
+  with every partition paused: a member that stops polling for max_poll_interval_ms is evicted and another
+  one starts the same work. With a dependency down and nothing in flight, one message is let in to find
+  out whether it is back.
 - On revoke (aiokafka revokes every partition on each rejoin) the revoked partitions' work may finish
   within a bound, what finished is committed, and only then are the partitions forgotten; so their next
   owner, this process included, starts after that work and never runs it a second time.
@@ -26,6 +28,7 @@ from shared.runtime.brokerwatch import BrokerWatch
 from shared.runtime.inflight import InFlight
 from shared.runtime.lifecycle import CONFIG_ERRORS, Stopped, describe, until_stopped, within
 from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.outage import Outages
 from shared.runtime.stage import Stage
 from shared.settings import Settings
 
@@ -37,13 +40,14 @@ REBALANCE_DRAIN_SHARE = 0.8  # revoked work may use this share of the rebalance 
 
 class ConsumeLoop:
     def __init__(self, stage: Stage, settings: Settings, metrics: RuntimeMetrics, watch: BrokerWatch,
-                 process: Callable[[ConsumerRecord], Coroutine[Any, Any, bool]],
+                 outages: Outages, process: Callable[[ConsumerRecord], Coroutine[Any, Any, bool]],
                  on_task_done: Callable[[asyncio.Task[None]], None], stopping: asyncio.Event,
                  hurry: asyncio.Event) -> None:
         self.stage = stage
         self.settings = settings
         self.metrics = metrics
         self.watch = watch
+        self.outages = outages
         self.process = process
         self.stopping = stopping
         self.hurry = hurry
@@ -111,6 +115,8 @@ class ConsumeLoop:
                         "for the next owner", self.stage.name, abandoned, limit)
 
     def _free(self) -> int:
+        if self.outages.down:  # back-pressure: nothing new while a dependency is down, but one to try it
+            return 0 if len(self.in_flight) else 1
         return self.stage.in_flight_limit(self.settings.max_in_flight) - len(self.in_flight)
 
     def _hold(self, full: bool) -> None:
