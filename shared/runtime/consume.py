@@ -54,6 +54,7 @@ class ConsumeLoop:
         self.in_flight = InFlight(on_task_done)
         self.consumer: AIOKafkaConsumer | None = None
         self.drain_until: float | None = None  # set once stopping: revoked work gets no longer than this
+        self._commits_failing: tuple[float, int] | None = None  # since when, and how many, while commits fail
 
     def listener(self) -> ConsumerRebalanceListener:
         return _DrainOnRevoke(self)
@@ -94,10 +95,22 @@ class ConsumeLoop:
         error = await within(self.consumer.commit(offsets), limit if timeout_s is None else min(limit, timeout_s))
         if error is None:
             self.in_flight.offsets.committed(offsets)
+            if self._commits_failing is not None:
+                since, failed = self._commits_failing
+                log.warning("%s: commits taken again after %.1fs (%d failed meanwhile)", self.stage.name,
+                            time.monotonic() - since, failed)
+                self._commits_failing = None
             return True
         self.metrics.commit_failures.labels(self.stage.name).inc()
-        if self.watch.reachable:  # while the broker is gone, its watch reports instead, once per check
-            log.warning("%s: commit failed (%s); will retry", self.stage.name, error)
+        if self._commits_failing is None:
+            # One line per spell (a coordinator that moved, a broker gone): the next commit retries.
+            since, failed = time.monotonic(), 0
+            if self.watch.reachable:  # while the broker is gone, its watch reports instead, once per check
+                log.warning("%s: commit failed (%s); retrying with every commit until one is taken",
+                            self.stage.name, error)
+        else:
+            since, failed = self._commits_failing
+        self._commits_failing = (since, failed + 1)
         return False
 
     async def give_back(self, revoked: set[TopicPartition]) -> None:
