@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared import kafka
 from shared.runtime import deadletter, outage
-from shared.runtime.errors import BadInput, Fatal, RetryLater
+from shared.runtime.errors import BadInput, Fatal, RetryLater, Unavailable
 from shared.runtime.lifecycle import describe
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.outage import Outages
@@ -117,7 +117,7 @@ class Handling:
             waited[name] = comebacks
             return False
         waited[name] = comebacks
-        await self.outages.wait_turn(name, describe(exc))
+        await self.outages.wait_turn(name, exc.reason if isinstance(exc, Unavailable) else describe(exc))
         return True
 
     async def _publish(self, item: BaseModel, waited: dict[str, int]) -> None:

@@ -38,7 +38,8 @@ MODEL_ENDPOINT = "model_endpoint"  # an OpenAI-compatible endpoint a stage did n
 BROKER = "broker"
 
 FIRST_RETRY_S = 0.5
-MAX_RETRY_S = 30.0  # at most one try (and no log line) per this many seconds during a long outage
+MAX_RETRY_S = 10.0  # one try per this many seconds at most (and no log line) during a long outage, so a
+# dependency that is back is found within it
 _S3_BUSY_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeoutException",
                   "Throttling", "ThrottlingException", "RequestLimitExceeded", "503", "500", "502", "504"}
 _SQLITE_BUSY = ("database is locked", "database is busy", "disk i/o error", "unable to open database")
@@ -118,6 +119,12 @@ def _broker(exc: BaseException) -> str | None:
     return None
 
 
+def brief(reason: str, limit: int = 240) -> str:
+    """A reason short enough for one log line (drivers add paragraphs of advice and links)."""
+    reason = reason.split(" (Background on this error")[0].split(" Is the server running")[0]
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
+
+
 def retry_delay(tries: int) -> float:
     """Capped exponential backoff with jitter, so replicas do not come back in lockstep."""
     ceiling = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** max(0, tries - 1))
@@ -161,7 +168,7 @@ class Outages:
     def reason(self) -> str | None:
         """Why the service is not ready, or None while every dependency answers."""
         now = time.monotonic()
-        parts = [f"{d.name} unavailable for {now - d.since:.0f}s ({d.reason})" for d in self._deps.values()
+        parts = [f"{d.name} unavailable for {now - d.since:.0f}s ({brief(d.reason)})" for d in self._deps.values()
                  if not d.up]
         return "; ".join(parts) or None
 
@@ -176,7 +183,7 @@ class Outages:
         dep.up, dep.since, dep.reason, dep.tries = False, time.monotonic(), reason, 0
         dep.back.clear()
         log.warning("%s: %s unavailable (%s); pausing intake and retrying until it answers", self.service,
-                    name, reason)
+                    name, brief(reason))
         self._on_change()
 
     def answered(self, name: str) -> None:
