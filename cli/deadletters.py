@@ -95,8 +95,8 @@ def _source(payload: str) -> str | None:
         return None
     if not isinstance(data, dict):
         return None
-    clip = data.get("clip") if isinstance(data.get("clip"), dict) else {}
-    found = clip.get("source_uri") or data.get("source")
+    clip = data.get("clip")
+    found = (clip.get("source_uri") if isinstance(clip, dict) else None) or data.get("source")
     return str(found) if found else None
 
 

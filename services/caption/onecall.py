@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from services.caption.captioner import BeforeSend, CaptionOutcome
 from services.caption.settings import CaptionSettings
 from shared.messages import Captions, Usage
+from shared.runtime import outage
 from shared.store import claims
 from shared.store.answers import answer_key
 from shared.store.records import RecordStore
@@ -231,4 +232,6 @@ class OneCall:
         try:
             await asyncio.shield(self.run(claims.release, self.store.engine, key, self.owner))
         except sa.exc.SQLAlchemyError as exc:  # the lease runs out instead; waiters then take it over
-            log.warning("could not release the claim on question %s (%s)", key[:12], exc)
+            # During an outage of the store (which the runtime reports once) this would be a line per flight.
+            level = logging.DEBUG if outage.dependency_down(exc) else logging.WARNING
+            log.log(level, "could not release the claim on question %s (%s)", key[:12], exc)
