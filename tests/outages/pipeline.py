@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,6 +35,12 @@ STAGES = ("ingest", "framegrid", "hint", "caption", "sink")
 # Retries short enough that an outage of seconds outlasts them: what is shown is the runtime waiting it out.
 QUICK_RETRIES = {"MIRA_CAPTION_MAX_RETRIES": "2", "MIRA_CAPTION_BACKOFF_MAX_S": "1", "MIRA_HINT_MAX_RETRIES": "1",
                  "MIRA_MAX_ATTEMPTS": "3"}
+
+
+def longer_in_chaos(short_s: float, long_s: float) -> list[float]:
+    """Outage lengths to test: the short one in `make test`, the long one too where MIRA_LONG_OUTAGES is set
+    (`make chaos`), since it would push the suite past its time."""
+    return [short_s, long_s] if os.environ.get("MIRA_LONG_OUTAGES") else [short_s]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The record store stopped for 20 s a few seconds into a run (the tests' own PostgreSQL, stopped as a
+"""The record store stopped for 20 s (90 s in `make chaos`) a few seconds into a run (the tests' own PostgreSQL, stopped as a
 failover stops it), two caption and two sink replicas as separate processes: every clip is recorded once,
 nothing is dead-lettered, no answer is paid for twice, and `mira caption --wait` exits 0. Meanwhile the
 replicas say they wait (readiness, metric) in a few log lines, not one per retry."""
@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from shared.settings import Settings
 from tests.fake_openai.server import FakeOpenAI
-from tests.outages.pipeline import OutagePipeline, Result, Seen
+from tests.outages.pipeline import OutagePipeline, Result, Seen, longer_in_chaos
 from tests.outages.postgres import OwnPostgres
 
-OUTAGE_S = 20.0
 
-
-async def test_postgresql_stopped_for_20s_costs_time_not_clips(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("outage_s", longer_in_chaos(20.0, 90.0))
+async def test_postgresql_stopped_mid_run_costs_time_not_clips(settings: Settings, tmp_path: Path,
+                                                               outage_s: float) -> None:
     with OwnPostgres() as pg, FakeOpenAI(latency_s=1.0) as fake:
         run = OutagePipeline(settings.model_copy(update={"database_url": pg.url}), fake, tmp_path, clip_count=30,
                              replicas={"caption": 2, "sink": 2}, env={"MIRA_CAPTION_MAX_IN_FLIGHT": "2"})
@@ -24,7 +26,7 @@ async def test_postgresql_stopped_for_20s_costs_time_not_clips(settings: Setting
         await run.until(lambda: run.recorded() >= 3, 120, "the first clips are recorded")
         pg.stop()
         seen = Seen()
-        await run.watch(("caption", "sink"), "record_store", OUTAGE_S, seen)
+        await run.watch(("caption", "sink"), "record_store", outage_s, seen)
         pg.start()
         result = await run.finish(command, "record_store", seen)
     assert_outage_cost_only_time(result, "record_store")
