@@ -124,6 +124,9 @@ class BudgetGate:
     def capped(self) -> bool:
         return self._limit is not None or self._file is not None
 
+    async def aclose(self) -> None:
+        await self._unsettled.aclose()
+
     def raise_to(self, limit_usd: float | None) -> None:
         """Change the budget now (None removes the cap); paused calls re-check at once."""
         self._limit = limit_usd
