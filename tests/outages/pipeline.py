@@ -86,7 +86,8 @@ class OutagePipeline:
         for stage in STAGES:
             for _ in range(self.replicas.get(stage, 1)):
                 self.fleet.add(stage)
-        await self.until(lambda: all(self.fleet.joined(r) for r in self.fleet.replicas), 120, "every replica joined")
+        # Generous: seven processes start at once on a machine that may be busy.
+        await self.until(lambda: all(self.fleet.joined(r) for r in self.fleet.replicas), 300, "every replica joined")
 
     def submit(self) -> subprocess.Popen[str]:
         """`mira caption --manifest clips.jsonl --wait` on this pipeline, in the background."""

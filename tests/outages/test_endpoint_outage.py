@@ -30,7 +30,7 @@ async def test_model_endpoints_refusing_then_answering_503_cost_time_not_clips(s
                              env={**endpoint, "MIRA_MAX_IN_FLIGHT": "2", "MIRA_CAPTION_MAX_IN_FLIGHT": "2"})
         await run.start()
         command = run.submit()
-        await run.until(lambda: sum(c.kind == "caption" for c in fake.calls) >= 2, 120, "the first captions are asked")
+        await run.until(lambda: sum(c.kind == "caption" for c in fake.calls) >= 2, 300, "the first captions are asked")
         seen = Seen()
         proxy.stop()
         await run.watch(("hint", "caption"), ENDPOINTS, phase_s, seen)

@@ -56,7 +56,7 @@ async def test_s3_unreachable_for_30s_costs_time_not_clips(settings: Settings, t
                              env=blobs)
         await run.start()
         command = run.submit()
-        await run.until(lambda: s3.stored() >= 2, 120, "the first grids are stored")
+        await run.until(lambda: s3.stored() >= 2, 300, "the first grids are stored")
         s3.proxy.stop()
         seen = Seen()
         await run.watch(("framegrid", "caption"), "object_store", OUTAGE_S, seen)

@@ -23,7 +23,7 @@ async def test_postgresql_stopped_mid_run_costs_time_not_clips(settings: Setting
                              replicas={"caption": 2, "sink": 2}, env={"MIRA_CAPTION_MAX_IN_FLIGHT": "2"})
         await run.start()
         command = run.submit()
-        await run.until(lambda: run.recorded() >= 3, 120, "the first clips are recorded")
+        await run.until(lambda: run.recorded() >= 3, 300, "the first clips are recorded")
         pg.stop()
         seen = Seen()
         await run.watch(("caption", "sink"), "record_store", outage_s, seen)
