@@ -48,9 +48,11 @@ bench-cli: install
 
 # Replicas of every stage killed, stopped and scaled while 300 clips flow; fails on a lost clip, an extra
 # record version or an answer paid twice (docs/reliability.md). More seeds: make chaos SEEDS="1 2 3".
+# Then the long outages: the record store stopped for 90 s, the model endpoints away for 60 s and 60 s.
 SEEDS ?= 1
 chaos: install
 	SEEDS="$(SEEDS)" $(BIN)/python -m tests.chaos
+	MIRA_LONG_OUTAGES=1 $(BIN)/python -m pytest -q tests/outages -k "90.0 or 60.0"
 
 lint: install
 	$(BIN)/ruff check .

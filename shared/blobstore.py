@@ -4,11 +4,16 @@ A blob's key is its sha256, so storing the same bytes twice is free and a URI na
 Aliases map a name (e.g. "the grid of this clip range with these render settings") to a blob URI, so work
 already done can be found again without redoing it. S3 talks to AWS or any S3-compatible server:
 MIRA_S3_ENDPOINT_URL (or AWS_ENDPOINT_URL) and the usual AWS_* credentials and region variables.
+
+A folder store whose folder has gone (an unmounted volume) or that fails as a mount does when its server is
+away (EIO, ESTALE, timeouts, a full disk) raises Unavailable: an outage the runtime waits out, not a clip's
+fault. S3's failures say so themselves (shared.runtime.outage reads botocore's errors).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import tempfile
@@ -18,7 +23,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
+from shared.runtime.errors import Unavailable
+from shared.runtime.outage import OBJECT_STORE
+
 PRESIGN_EXPIRY_S = 3600
+_OUTAGE_ERRNOS = {errno.EIO, errno.ESTALE, errno.ETIMEDOUT, errno.ENOTCONN, errno.EHOSTDOWN, errno.EHOSTUNREACH,
+                  errno.ENETDOWN, errno.ENETUNREACH, errno.ECONNREFUSED, errno.ECONNRESET, errno.ENOSPC,
+                  errno.EDQUOT}
 
 
 @dataclass(frozen=True)
@@ -62,32 +73,53 @@ class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.url = self.root.as_uri()
+        self.root.mkdir(parents=True, exist_ok=True)  # from here on, a missing root is a volume gone away
 
     async def put(self, data: bytes, *, suffix: str = ".jpg", content_type: str = "image/jpeg") -> BlobRef:
         sha = hashlib.sha256(data).hexdigest()
         path = self.root / _blob_key(sha, suffix)
-        if not path.exists():
-            await asyncio.to_thread(_write_atomically, path, data)
+        if not await self._is_file(path):
+            await self._run(_write_atomically, path, data)
         return BlobRef(path.as_uri(), sha, len(data))
 
     async def get(self, uri: str) -> bytes:
-        return await asyncio.to_thread(self._path(uri).read_bytes)
+        return await self._run(self._path(uri).read_bytes)  # type: ignore[no-any-return]
 
     async def exists(self, uri: str) -> bool:
-        return self._path(uri).is_file()
+        return await self._is_file(self._path(uri))
 
     async def put_alias(self, name: str, uri: str) -> None:
-        await asyncio.to_thread(_write_atomically, self.root / _alias_key(name), uri.encode())
+        await self._run(_write_atomically, self.root / _alias_key(name), uri.encode())
 
     async def get_alias(self, name: str) -> str | None:
         path = self.root / _alias_key(name)
-        return path.read_text() if path.is_file() else None
+        return await self._run(path.read_text) if await self._is_file(path) else None
 
     def _path(self, uri: str) -> Path:
         path = Path(unquote(urlparse(uri).path)).resolve()
         if not path.is_relative_to(self.root):
             raise ValueError(f"{uri} is not in the blob store at {self.url}")
         return path
+
+    async def _is_file(self, path: Path) -> bool:
+        found = await self._run(path.is_file)
+        if not found:
+            await self._run(self._check_root)  # "not there" only counts while the store itself is
+        return bool(found)
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "the blob store's folder is gone", str(self.root))
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        try:
+            if fn is not self._check_root and not self.root.is_dir():
+                self._check_root()
+            return await asyncio.to_thread(fn, *args)
+        except OSError as exc:
+            if exc.errno in _OUTAGE_ERRNOS or not self.root.is_dir():
+                raise Unavailable(OBJECT_STORE, f"{self.url}: {exc.strerror or exc}") from exc
+            raise
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -33,7 +33,8 @@ from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
 from services.caption.errors import fail_fast, reject, retryable, retryable_status
 from services.caption.settings import CaptionSettings
 from shared.messages import Usage
-from shared.runtime.errors import RetryLater
+from shared.runtime import outage
+from shared.runtime.errors import RetryLater, Unavailable
 from shared.store import batches
 from shared.vision_models import image_tokens
 
@@ -156,7 +157,8 @@ class BatchCaptioner:
         try:
             elsewhere = await self.ledger.submitted([p.cid for p in batch])
         except sa.exc.SQLAlchemyError as exc:
-            await self._fail(batch, RetryLater(f"batch ledger unreadable: {exc}"))
+            await self._fail(batch, Unavailable(outage.RECORD_STORE, f"batch ledger unreadable: {exc}")
+                             if outage.dependency_down(exc) else RetryLater(f"batch ledger unreadable: {exc}"))
             return
         for p in batch:
             if p.cid in elsewhere:
@@ -236,7 +238,8 @@ class BatchCaptioner:
         if isinstance(exc, openai.APIStatusError) and not retryable(exc):
             exc = fail_fast(exc)
         elif isinstance(exc, openai.APIError):
-            exc = RetryLater(f"batch API error: {exc}")
+            exc = (Unavailable(outage.CAPTION_ENDPOINT, f"batch API error: {exc}") if outage.dependency_down(exc)
+                   else RetryLater(f"batch API error: {exc}"))
         for p in pendings:
             self.pending.pop(p.cid, None)
             if not p.line.done():

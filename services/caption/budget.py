@@ -7,6 +7,8 @@ MIRA_BUDGET_USD. Each call reserves its worst-case cost first and swaps it for t
 stage the tally lives in the record store (shared.store.spend), one row for every caption replica, so all
 of them together stay under the budget; without a store it is this process's own. Calls that end together
 settle in one trip (shared/coalesce.py): an uncapped budget still learns every call's cost, for a cap set later.
+A settlement the store could not take because it was down is kept and made once it answers
+(shared/writebehind.py): the call's answer is never lost with it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from sqlalchemy.engine import Engine
 
 from services.caption.settings import CaptionSettings
 from shared.coalesce import Coalescer
+from shared.runtime import outage
 from shared.store import spend
+from shared.writebehind import WriteBehind
 
 log = logging.getLogger(__name__)
 NANO = spend.NANO
@@ -87,6 +91,9 @@ class BudgetGate:
         self.refusals = 0  # reservations the budget had no room for (each re-check while paused counts)
         self._changed = asyncio.Event()
         self._settle: Coalescer[tuple[int, int], tuple[int, int]] = Coalescer(self._settle_all, asyncio.to_thread)
+        self._unsettled: WriteBehind[tuple[int, int]] = WriteBehind(lambda _key, s: self.tally.settle(*s),
+                                                                    "a budget settlement")
+        self._settlements = 0
 
     @classmethod
     def from_settings(cls, settings: CaptionSettings, spent_usd: float = 0.0,
@@ -116,6 +123,9 @@ class BudgetGate:
     @property
     def capped(self) -> bool:
         return self._limit is not None or self._file is not None
+
+    async def aclose(self) -> None:
+        await self._unsettled.aclose()
 
     def raise_to(self, limit_usd: float | None) -> None:
         """Change the budget now (None removes the cap); paused calls re-check at once."""
@@ -154,7 +164,14 @@ class BudgetGate:
         """Swap a reservation for the real cost (0 when the call was not billed)."""
         if reservation.nano == 0 and actual_usd == 0:
             return  # nothing held, nothing spent: no trip to the tally
-        self._spent, self._reserved = await self._settle((reservation.nano, round(actual_usd * NANO)))
+        settlement = (reservation.nano, round(actual_usd * NANO))
+        try:
+            self._spent, self._reserved = await self._settle(settlement)
+        except Exception as exc:
+            if outage.dependency_down(exc) is None:
+                raise
+            self._settlements += 1
+            await self._unsettled.write(f"settlement-{self._settlements}", settlement)
         self._changed.set()
 
     def _settle_all(self, settlements: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -60,6 +60,7 @@ class Captioner:
         self.plain_models: set[str] = set()  # models whose server rejected json_schema: numbered lists
 
     async def aclose(self) -> None:
+        await self.budget.aclose()
         await self.client.close()
 
     async def caption(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None,

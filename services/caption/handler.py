@@ -18,6 +18,7 @@ from services.caption.settings import CaptionSettings
 from shared.blobstore import open_blobstore
 from shared.messages import CaptionResult, HintReady
 from shared.runtime.errors import Fatal
+from shared.runtime.outage import CAPTION_ENDPOINT, OBJECT_STORE, RECORD_STORE
 from shared.runtime.stage import Stage, StageContext
 from shared.store.records import RecordStore
 from shared.topics import Topic
@@ -27,6 +28,7 @@ class CaptionStage(Stage[HintReady]):
     name = "caption"
     consumes = Topic.HINTED
     message = HintReady
+    dependencies = (RECORD_STORE, OBJECT_STORE, CAPTION_ENDPOINT)
 
     async def start(self, ctx: StageContext) -> None:
         self.ctx = ctx

@@ -12,6 +12,8 @@ instead of paid for again.
 
 The flight runs as its own task: a delivery cancelled by a rebalance does not cancel a call that others,
 here or on the partition's next owner, are waiting for; and a stop lets a call already sent land first.
+An answer that arrives while the record store is down is kept in memory (shared/writebehind.py) and logged,
+its claim released with it, once the store answers again; meanwhile it answers its question here.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ import sqlalchemy as sa
 from services.caption.captioner import BeforeSend, CaptionOutcome
 from services.caption.settings import CaptionSettings
 from shared.messages import Captions, Usage
+from shared.runtime import outage
 from shared.store import claims
 from shared.store.answers import answer_key
 from shared.store.records import RecordStore
+from shared.writebehind import WriteBehind
 
 log = logging.getLogger(__name__)
 RunBlocking = Callable[..., Awaitable[Any]]
@@ -81,6 +85,7 @@ class OneCall:
         self.flights: dict[str, Flight] = {}
         self.remembering: set[asyncio.Future[bool]] = set()  # answers in hand, being written to the log
         self.sent: set[str] = set()  # questions whose flight has sent its request: paid for, or about to be
+        self.unlogged: WriteBehind[tuple[Question, Captions]] = WriteBehind(self._log_answer, "an answer paid for")
 
     async def ask(self, question: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         """The question's outcome, and whether this delivery paid for it. Of the deliveries sharing a call,
@@ -113,6 +118,7 @@ class OneCall:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.unlogged.aclose()
 
     def _landed(self, key: str, task: asyncio.Task[Any]) -> None:
         flight = self.flights.get(key)
@@ -125,6 +131,8 @@ class OneCall:
     async def _fly(self, q: Question, call: Call) -> tuple[CaptionOutcome, bool]:
         waited = False
         while True:
+            if (kept := self.unlogged.get(q.key)) is not None:  # paid for during an outage, not logged yet
+                return q.reused(kept[1]), False
             paid, taken = await self.run(self._look_and_claim, q)
             if paid is not None and taken is None:
                 return q.reused(paid), False
@@ -177,12 +185,16 @@ class OneCall:
                                                 q.model)
         return found
 
+    def _log_answer(self, _key: str, answer: tuple[Question, Captions]) -> None:
+        q, captions = answer
+        self.store.remember_answer(q.grid_sha256, q.hint, q.prompt_version, q.model, captions, self.owner)
+
     async def _remember(self, q: Question, captions: Captions) -> bool:
-        """Log the answer and release the claim with it, in one transaction; whether that happened."""
+        """Log the answer and release the claim with it, in one transaction, now or (the store down) once it
+        answers again; whether the claim goes with it."""
         try:
             # Threads of its own: never queued behind claim polls in the stage's pool while a stop is coming.
-            await asyncio.to_thread(self.store.remember_answer, q.grid_sha256, q.hint, q.prompt_version, q.model,
-                                    captions, self.owner)
+            await self.unlogged.write(q.key, (q, captions))
             return True
         except sa.exc.SQLAlchemyError as exc:
             # The answer is paid for and still goes out (the sink's record keeps it); raising would only make
@@ -202,6 +214,7 @@ class OneCall:
         self.sent.add(q.key)
 
     async def _renew(self, key: str) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.lease_s / 3)
             try:
@@ -209,11 +222,16 @@ class OneCall:
                     log.warning("the claim on question %s lapsed and was taken over; another replica may "
                                 "ask it too", key[:12])
                     return
+                failing = False
             except sa.exc.SQLAlchemyError as exc:
-                log.warning("could not renew the claim on question %s (%s); retrying", key[:12], exc)
+                if not failing:  # once per spell: an outage of the store would repeat it every few seconds
+                    log.warning("could not renew the claim on question %s (%s); retrying", key[:12], exc)
+                failing = True
 
     async def _release(self, key: str) -> None:
         try:
             await asyncio.shield(self.run(claims.release, self.store.engine, key, self.owner))
         except sa.exc.SQLAlchemyError as exc:  # the lease runs out instead; waiters then take it over
-            log.warning("could not release the claim on question %s (%s)", key[:12], exc)
+            # During an outage of the store (which the runtime reports once) this would be a line per flight.
+            level = logging.DEBUG if outage.dependency_down(exc) else logging.WARNING
+            log.log(level, "could not release the claim on question %s (%s)", key[:12], exc)

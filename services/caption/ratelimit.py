@@ -5,7 +5,9 @@ budgets count what is really sent. Requests are paced by token buckets (requests
 learned down from the server's x-ratelimit-* headers), a 429 pauses every sender until its retry-after,
 and the number of requests in flight follows the observed latency (Little's law: rate x latency) between
 configured bounds. 408/409/429/5xx, connection errors, timeouts and unreadable bodies are retried with
-exponential backoff and jitter; other statuses are not retried (errors.py says what they mean).
+exponential backoff and jitter; other statuses are not retried (errors.py says what they mean). A call that
+still fails after MIRA_CAPTION_MAX_RETRIES retries says the endpoint is unavailable: the runtime waits the
+outage out, pausing the stage, instead of dead-lettering the clip.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from services.caption.errors import log_retry, retryable
 from services.caption.settings import CaptionSettings
 from shared import modelcall
 from shared.modelcall import describe
-from shared.runtime.errors import RetryLater
+from shared.runtime.errors import Unavailable
+from shared.runtime.outage import CAPTION_ENDPOINT
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -182,7 +185,8 @@ class RateLimiter:
             self._observe_latency(time.monotonic() - started)
             return raw
         self.stats.failed += 1
-        raise RetryLater(f"model call failed {self.s.caption_max_retries + 1} times: {describe(last)}", delay)
+        raise Unavailable(CAPTION_ENDPOINT, f"model call failed {self.s.caption_max_retries + 1} times: "
+                                            f"{describe(last)}")
 
     def settle(self, estimated: int, actual: int) -> None:
         """Charge what a call used beyond its estimate. Nothing is refunded below it: OpenAI counts a

@@ -18,6 +18,7 @@ from services.framegrid.source import decode_device
 from services.framegrid.store import GridMaker
 from shared.blobstore import open_blobstore
 from shared.messages import ClipJob, GridReady
+from shared.runtime.outage import OBJECT_STORE
 from shared.runtime.stage import Stage, StageContext
 from shared.topics import Topic
 
@@ -26,6 +27,7 @@ class FramegridStage(Stage[ClipJob]):
     name = "framegrid"
     consumes = Topic.CLIPS
     message = ClipJob
+    dependencies = (OBJECT_STORE,)
 
     async def start(self, ctx: StageContext) -> None:
         self.settings = FramegridSettings()

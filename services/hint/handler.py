@@ -12,6 +12,7 @@ from services.hint.choose import HintChooser
 from services.hint.settings import HintSettings
 from shared.blobstore import open_blobstore
 from shared.messages import GridReady, HintReady
+from shared.runtime.outage import HINT_ENDPOINT, OBJECT_STORE, RECORD_STORE
 from shared.runtime.stage import Stage, StageContext
 from shared.store.records import RecordStore
 from shared.topics import Topic
@@ -21,6 +22,7 @@ class HintStage(Stage[GridReady]):
     name = "hint"
     consumes = Topic.GRIDS
     message = GridReady
+    dependencies = (OBJECT_STORE, RECORD_STORE, HINT_ENDPOINT)
 
     async def start(self, ctx: StageContext) -> None:
         assert ctx.settings.blob_url is not None and ctx.settings.database_url is not None

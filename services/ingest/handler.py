@@ -16,6 +16,7 @@ from services.ingest.sources import new_request_id, to_job
 from services.ingest.watch import watch_folder
 from shared.messages import ClipJob, ClipSubmission
 from shared.runtime.errors import BadInput
+from shared.runtime.outage import RECORD_STORE
 from shared.runtime.stage import Stage, StageContext
 from shared.sources.policy import SourceSettings
 from shared.store.records import RecordStore
@@ -26,6 +27,7 @@ class IngestStage(Stage[ClipSubmission]):
     name = "ingest"
     consumes = Topic.SUBMISSIONS
     message = ClipSubmission
+    dependencies = (RECORD_STORE,)
 
     async def start(self, ctx: StageContext) -> None:
         self.ctx = ctx

@@ -16,6 +16,7 @@ from services.recaption.selection import job_for, selected
 from shared import grids
 from shared.blobstore import open_blobstore
 from shared.messages import CaptionRecord, GridReady, RecaptionRequest
+from shared.runtime.outage import OBJECT_STORE, RECORD_STORE
 from shared.runtime.stage import Stage, StageContext
 from shared.store.records import RecordStore
 from shared.topics import Topic
@@ -27,6 +28,7 @@ class RecaptionStage(Stage[RecaptionRequest]):
     name = "recaption"
     consumes = Topic.RECAPTION
     message = RecaptionRequest
+    dependencies = (RECORD_STORE, OBJECT_STORE)
 
     async def start(self, ctx: StageContext) -> None:
         self.ctx = ctx

@@ -12,6 +12,7 @@ import logging
 
 from shared.coalesce import Coalescer
 from shared.messages import CaptionRecord, CaptionResult
+from shared.runtime.outage import RECORD_STORE
 from shared.runtime.stage import Stage, StageContext
 from shared.store.records import RecordStore
 from shared.topics import Topic
@@ -24,6 +25,7 @@ class SinkStage(Stage[CaptionResult]):
     name = "sink"
     consumes = Topic.CAPTIONS
     message = CaptionResult
+    dependencies = (RECORD_STORE,)
 
     async def start(self, ctx: StageContext) -> None:
         assert ctx.settings.database_url is not None

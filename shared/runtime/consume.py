@@ -1,8 +1,10 @@
 """The loop that feeds a stage from its consumer group: poll, start each message as its own task, commit
 what is safely done, and hand partitions back cleanly in a rebalance.
 
-- While the in-flight limit is full the loop keeps polling with every partition paused: a member that
-  stops polling for max_poll_interval_ms is evicted and another one starts the same work.
+- While the in-flight limit is full, or a dependency is down (shared.runtime.outage), the loop keeps polling
+  with every partition paused: a member that stops polling for max_poll_interval_ms is evicted and another
+  one starts the same work. With a dependency down and nothing in flight, one message is let in to find
+  out whether it is back.
 - On revoke (aiokafka revokes every partition on each rejoin) the revoked partitions' work may finish
   within a bound, what finished is committed, and only then are the partitions forgotten; so their next
   owner, this process included, starts after that work and never runs it a second time.
@@ -26,6 +28,7 @@ from shared.runtime.brokerwatch import BrokerWatch
 from shared.runtime.inflight import InFlight
 from shared.runtime.lifecycle import CONFIG_ERRORS, Stopped, describe, until_stopped, within
 from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.outage import Outages
 from shared.runtime.stage import Stage
 from shared.settings import Settings
 
@@ -37,19 +40,21 @@ REBALANCE_DRAIN_SHARE = 0.8  # revoked work may use this share of the rebalance 
 
 class ConsumeLoop:
     def __init__(self, stage: Stage, settings: Settings, metrics: RuntimeMetrics, watch: BrokerWatch,
-                 process: Callable[[ConsumerRecord], Coroutine[Any, Any, bool]],
+                 outages: Outages, process: Callable[[ConsumerRecord], Coroutine[Any, Any, bool]],
                  on_task_done: Callable[[asyncio.Task[None]], None], stopping: asyncio.Event,
                  hurry: asyncio.Event) -> None:
         self.stage = stage
         self.settings = settings
         self.metrics = metrics
         self.watch = watch
+        self.outages = outages
         self.process = process
         self.stopping = stopping
         self.hurry = hurry
         self.in_flight = InFlight(on_task_done)
         self.consumer: AIOKafkaConsumer | None = None
         self.drain_until: float | None = None  # set once stopping: revoked work gets no longer than this
+        self._commits_failing: tuple[float, int] | None = None  # since when, and how many, while commits fail
 
     def listener(self) -> ConsumerRebalanceListener:
         return _DrainOnRevoke(self)
@@ -90,10 +95,22 @@ class ConsumeLoop:
         error = await within(self.consumer.commit(offsets), limit if timeout_s is None else min(limit, timeout_s))
         if error is None:
             self.in_flight.offsets.committed(offsets)
+            if self._commits_failing is not None:
+                since, failed = self._commits_failing
+                log.warning("%s: commits taken again after %.1fs (%d failed meanwhile)", self.stage.name,
+                            time.monotonic() - since, failed)
+                self._commits_failing = None
             return True
         self.metrics.commit_failures.labels(self.stage.name).inc()
-        if self.watch.reachable:  # while the broker is gone, its watch reports instead, once per check
-            log.warning("%s: commit failed (%s); will retry", self.stage.name, error)
+        if self._commits_failing is None:
+            # One line per spell (a coordinator that moved, a broker gone): the next commit retries.
+            since, failed = time.monotonic(), 0
+            if self.watch.reachable:  # while the broker is gone, its watch reports instead, once per check
+                log.warning("%s: commit failed (%s); retrying with every commit until one is taken",
+                            self.stage.name, error)
+        else:
+            since, failed = self._commits_failing
+        self._commits_failing = (since, failed + 1)
         return False
 
     async def give_back(self, revoked: set[TopicPartition]) -> None:
@@ -111,6 +128,8 @@ class ConsumeLoop:
                         "for the next owner", self.stage.name, abandoned, limit)
 
     def _free(self) -> int:
+        if self.outages.down:  # back-pressure: nothing new while a dependency is down, but one to try it
+            return 0 if len(self.in_flight) else 1
         return self.stage.in_flight_limit(self.settings.max_in_flight) - len(self.in_flight)
 
     def _hold(self, full: bool) -> None:

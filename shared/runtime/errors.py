@@ -2,6 +2,8 @@
 
 - BadInput: the message can never succeed (corrupt video, invalid manifest row): dead-letter it now.
 - Fatal: the service cannot work at all (bad credentials): stop consuming, commit what is done, exit non-zero.
+- Unavailable (and any failure shared.runtime.outage says is a dependency's): not the input's fault; retried
+  for as long as the outage lasts, without counting against MIRA_MAX_ATTEMPTS, the stage paused meanwhile.
 - anything else: retryable, with backoff, up to MIRA_MAX_ATTEMPTS, then dead-lettered.
 """
 
@@ -31,3 +33,12 @@ class RetryLater(Exception):
         super().__init__(reason)
         self.reason = reason
         self.after_s = after_s
+
+
+class Unavailable(Exception):
+    """A dependency does not answer (a stage names which when the error alone cannot say it)."""
+
+    def __init__(self, dependency: str, reason: str) -> None:
+        super().__init__(f"{dependency} unavailable: {reason}")
+        self.dependency = dependency
+        self.reason = reason

@@ -1,6 +1,10 @@
 """What happens to one message between its fetch and its commit: decoded, handled with retries and
 backoff, its outputs published; poison input dead-lettered with the stage and the reason.
 
+A failure that says a dependency is down (shared.runtime.outage) is waited out instead: retried without
+counting an attempt for as long as the outage lasts. Outputs a handler returned are published with the same
+patience and never handled again because the broker would not take them (that would pay a model twice).
+
 A dead letter that cannot be written is retried with backoff too; if it still cannot be written the message
 stays uncommitted and the service fails (unready, exit 1), because committing past it would lose it and
 waiting forever would stall the partition's commits without anyone noticing.
@@ -19,10 +23,11 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from shared import kafka
-from shared.runtime import deadletter
-from shared.runtime.errors import BadInput, Fatal, RetryLater
+from shared.runtime import deadletter, outage
+from shared.runtime.errors import BadInput, Fatal, RetryLater, Unavailable
 from shared.runtime.lifecycle import describe
 from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.outage import Outages
 from shared.runtime.stage import Stage
 from shared.settings import Settings
 
@@ -45,6 +50,7 @@ class Handling:
     publish: Callable[[BaseModel], Awaitable[None]]
     fatal: Callable[[str], None]  # the service must stop: exit 2
     fail: Callable[[str], None]  # the service must be restarted: exit 1
+    outages: Outages
 
     async def process(self, record: ConsumerRecord) -> bool:
         """Handle one record; True when it is finished (handled or dead-lettered) and may be committed."""
@@ -55,20 +61,27 @@ class Handling:
             reason = f"invalid {self.stage.message.__name__}: {_brief(exc)}"
             outcome = await self._dead_letter(record, reason, "ValidationError")
         else:
-            outcome = await self._handle_with_retries(record, message)
+            waited: dict[str, int] = {}  # dependency -> how often it had come back when this message last waited
+            try:
+                outcome = await self._handle_with_retries(record, message, waited)
+            finally:
+                for name in waited:
+                    self.outages.leave(name)
         if outcome is None:
             return False  # fatal, or no dead letter could be written: leave it for whoever consumes next
         self.metrics.finished(outcome, time.monotonic() - began)
         return True
 
-    async def _handle_with_retries(self, record: ConsumerRecord, message: BaseModel) -> str | None:
+    async def _handle_with_retries(self, record: ConsumerRecord, message: BaseModel,
+                                   waited: dict[str, int]) -> str | None:
         attempt = 0
         while True:
-            attempt += 1
             try:
                 out = await self.stage.handle(message)
+                for name in waited:
+                    self.outages.answered(name)
                 for item in _as_list(out):
-                    await self.publish(item)
+                    await self._publish(item, waited)
                 return "ok"
             except BadInput as exc:
                 return await self._dead_letter(record, exc.reason, "BadInput", message)
@@ -78,6 +91,9 @@ class Handling:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - anything unexpected is retryable, then dead-lettered
+                if await self._waited_out(exc, waited):
+                    continue
+                attempt += 1
                 reason = f"{type(exc).__name__}: {exc}"
                 if attempt >= self.settings.max_attempts:
                     return await self._dead_letter(record, f"gave up after {attempt} attempts: {reason}",
@@ -87,6 +103,35 @@ class Handling:
                 log.warning("%s: attempt %d failed (%s); retrying in %.1fs",
                             self.stage.name, attempt, reason, delay)
                 await asyncio.sleep(delay)
+
+    async def _waited_out(self, exc: Exception, waited: dict[str, int]) -> bool:
+        """Whether `exc` was a dependency's outage, now waited out (the caller tries again, no attempt
+        counted). A message that fails so again after the dependency came back for others counts it."""
+        name = outage.dependency_down(exc)
+        if name is None:
+            return False
+        comebacks = self.outages.comebacks(name)
+        if name not in waited:
+            self.outages.enter(name)
+        elif waited[name] != comebacks:
+            waited[name] = comebacks
+            return False
+        waited[name] = comebacks
+        await self.outages.wait_turn(name, exc.reason if isinstance(exc, Unavailable) else describe(exc))
+        return True
+
+    async def _publish(self, item: BaseModel, waited: dict[str, int]) -> None:
+        """Publish one output, waiting out a broker that does not take it; other failures propagate."""
+        while True:
+            try:
+                await self.publish(item)
+            except Exception as exc:
+                if not await self._waited_out(exc, waited):
+                    raise
+                continue
+            for name in waited:
+                self.outages.answered(name)
+            return
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, error_type: str,
                            message: BaseModel | None = None) -> str | None:

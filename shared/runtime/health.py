@@ -1,4 +1,5 @@
-"""/healthz (process alive and loop responsive), /readyz (consuming), /metrics (Prometheus text)."""
+"""/healthz (process alive and loop responsive), /readyz (consuming, every dependency answering; else why
+not), /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class HealthServer:
         self.app = app
         self.registry = registry
         self.ready = False
+        self.reason: str | None = "starting"  # why not ready (a dependency's outage, say)
         self.alive = True
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -45,7 +47,10 @@ class HealthServer:
         return web.json_response({"alive": self.alive}, status=200 if self.alive else 503)
 
     async def _readyz(self, _: web.Request) -> web.Response:
-        return web.json_response({"ready": self.ready}, status=200 if self.ready else 503)
+        body: dict[str, object] = {"ready": self.ready}
+        if not self.ready and self.reason:
+            body["reason"] = self.reason
+        return web.json_response(body, status=200 if self.ready else 503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self.registry)

@@ -34,6 +34,8 @@ class RuntimeMetrics:
                                        registry=self.registry)
         self.broker_reachable = Gauge("mira_broker_reachable", "1 while the broker answers", labels,
                                       registry=self.registry)
+        self.dependency_up = Gauge("mira_dependency_up", "1 while the dependency answers, 0 during an outage",
+                                   [*labels, "dependency"], registry=self.registry)
         self.stage = stage
 
     def assigned(self, partitions: int) -> None:

@@ -30,6 +30,7 @@ from shared.runtime.health import HealthServer
 from shared.runtime.inflight import InFlight
 from shared.runtime.lifecycle import CONFIG_ERRORS, Stopped, arm_watchdog, describe, keep_trying, within
 from shared.runtime.metrics import RuntimeMetrics
+from shared.runtime.outage import BROKER, Outages
 from shared.runtime.stage import Stage, StageContext
 from shared.settings import Settings
 
@@ -47,7 +48,8 @@ class Runner:
         self.stage = stage
         self.settings = settings
         self.metrics = RuntimeMetrics(stage.name)
-        self.handling = Handling(stage, settings, self.metrics, self.publish, self._fatal, self.fail)
+        self.outages = Outages(stage.name, self._update_ready)
+        self.handling = Handling(stage, settings, self.metrics, self.publish, self._fatal, self.fail, self.outages)
         self.stopping = asyncio.Event()
         self.hurry = asyncio.Event()  # a second stop signal: abandon in-flight work now
         self.fatal: str | None = None  # exit 2
@@ -58,12 +60,13 @@ class Runner:
         self.app = web.Application()
         self.health = HealthServer(self.app, self.metrics.registry)
         self.watch = BrokerWatch(stage.name, self._update_ready)
-        self.consume_loop = ConsumeLoop(stage, settings, self.metrics, self.watch, self.handling.process,
-                                        self._task_done, self.stopping, self.hurry)
+        self.consume_loop = ConsumeLoop(stage, settings, self.metrics, self.watch, self.outages,
+                                        self.handling.process, self._task_done, self.stopping, self.hurry)
         self.producer: AIOKafkaProducer | None = None
         self._connected = asyncio.Event()
         self._stop_at: float | None = None
         self._stage_started = False
+        self.outages.declare(BROKER, *stage.dependencies)
 
     async def run(self) -> int:
         previous = self._catch_signals()
@@ -154,8 +157,16 @@ class Runner:
         self.request_stop()
 
     def _update_ready(self) -> None:
-        self.health.ready = self.consuming and self.watch.reachable and not self.stopping.is_set()
+        down = self.outages.reason()
+        if not self.watch.reachable and self.consuming:
+            down = "; ".join(filter(None, ["broker unreachable", down]))
+        self.health.ready = self.consuming and down is None and not self.stopping.is_set()
+        self.health.reason = ("stopping" if self.stopping.is_set() else down if self.consuming and down
+                              else None if self.consuming else "starting")
         self.metrics.broker_reachable.labels(self.stage.name).set(int(self.watch.reachable))
+        for name in self.outages.names:
+            up = name not in self.outages.down and (name != BROKER or self.watch.reachable)
+            self.metrics.dependency_up.labels(self.stage.name, name).set(int(up))
 
     async def publish(self, message: BaseModel) -> None:
         await self._connected.wait()  # a background task may publish before the broker is reachable

@@ -77,6 +77,8 @@ class Stage(ABC, Generic[In]):
     name: ClassVar[str]
     consumes: ClassVar[Topic]
     message: ClassVar[type[BaseModel]]
+    # What it depends on besides the broker (shared.runtime.outage's names), shown in mira_dependency_up.
+    dependencies: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def group_id(cls) -> str:

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from services.caption.captioner import Captioner
-from shared.runtime.errors import BadInput, Fatal, RetryLater
+from shared.runtime.errors import BadInput, Fatal, Unavailable
 from tests.caption.conftest import GRID_H, GRID_W, caption_settings
 from tests.fake_openai import FakeOpenAI
 
@@ -56,7 +56,7 @@ async def test_persistent_server_errors_hand_back_to_the_runtime(
     fake_openai: FakeOpenAI, captioner: Captioner, grid: bytes
 ) -> None:
     fake_openai.configure(mode="status:502")
-    with pytest.raises(RetryLater, match="model call failed 4 times: 502"):
+    with pytest.raises(Unavailable, match="caption_endpoint unavailable: model call failed 4 times: 502"):
         await captioner.caption(grid, GRID_W, GRID_H, None)
     assert len(fake_openai.requests) == 4  # MIRA_CAPTION_MAX_RETRIES=3 in these tests, SDK retries off
 

@@ -11,7 +11,8 @@ from services.caption.captioner import Captioner
 from services.hint.choose import HintChooser
 from services.hint.settings import HintSettings
 from services.hint.vlm import one_sentence
-from shared.runtime.errors import Fatal
+from shared.runtime.errors import Fatal, Unavailable
+from shared.runtime.outage import dependency_down
 from shared.store import RecordStore
 from tests.caption.conftest import GRID_H, GRID_W, caption_settings, make_grid
 from tests.fake_openai import FakeOpenAI
@@ -92,13 +93,26 @@ async def test_unconfigured_model_is_skipped(fake_openai: FakeOpenAI) -> None:
     assert (hint.text, hint.source) == (None, "none") and c.model is None
 
 
-@pytest.mark.parametrize("fault", ["status:500", "status:429", "refusal", "hang"])
-async def test_failing_hint_model_falls_through_to_the_next_source(fake_openai: FakeOpenAI, fault: str) -> None:
-    fake_openai.configure(mode=fault, hang_s=3)
-    c = chooser(fake_openai, hint_timeout_s=0.3)
+@pytest.mark.parametrize("fault", ["refusal", "status:400"])
+async def test_a_hint_the_model_fails_for_one_clip_falls_through_to_the_next_source(fake_openai: FakeOpenAI,
+                                                                                     fault: str) -> None:
+    fake_openai.configure(mode=fault)
+    c = chooser(fake_openai)
     hint = await c.choose(None, "file:///grids/abc.jpg")
     await c.aclose()
     assert (hint.text, hint.source) == (None, "none")
+
+
+@pytest.mark.parametrize("fault", ["status:503", "status:429", "hang"])
+async def test_a_hint_endpoint_that_does_not_answer_is_an_outage_not_a_missing_hint(fake_openai: FakeOpenAI,
+                                                                                     fault: str) -> None:
+    fake_openai.configure(mode=fault, hang_s=3)
+    c = chooser(fake_openai, hint_timeout_s=0.3)
+    with pytest.raises(Unavailable) as caught:
+        await c.choose(None, "file:///grids/abc.jpg")
+    await c.aclose()
+    assert caught.value.dependency == "hint_endpoint"
+    assert dependency_down(caught.value) == "hint_endpoint"  # what the runtime waits out, pausing the stage
 
 
 async def test_rejected_hint_key_stops_the_stage(fake_openai: FakeOpenAI) -> None:
