@@ -87,15 +87,31 @@ def text_hash(text: str) -> str:
 
 
 # ---- frames, grids and narration ------------------------------------------------------------------------
-def _narration_spans(p: Part) -> list[tuple[int, int]]:
+def _things(parts: list[Part], pictures: bool) -> frozenset[str]:
+    """Units the video itself holds: "solar panels" make "the last panel" a panel on the roof, a slideshow
+    makes "the next image" one of its photos."""
+    held = {p.tokens[i].removesuffix("s") for p in parts for i in range(len(p.tokens))
+            if p.tokens[i] in W.UNITS and _physical(p, i)}
+    return frozenset(held | ({"image", "picture", "still"} if pictures else set()))
+
+
+def _narration_spans(p: Part, things: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
     """Token ranges narrating the grid cell by cell: "the first frame", "the next two images", "frame by
-    frame", "from one image to the next", "frame 3"."""
+    frame", "from one image to the next", "frame 3"; not about `things` the video holds."""
     out, t = [], p.tokens
+
+    def unit(j: int) -> bool:
+        if p.at(j) not in W.UNITS:
+            return False
+        # "In the first frame," / "by the final image" narrate even where the video holds picture frames.
+        where = p.at(i - 1) == "the" and p.at(i - 2) in ("in", "by", "from", "at")
+        return where or p.at(j).removesuffix("s") not in things
+
     for i, tok in enumerate(t):
         if tok in W.ORDINALS:
-            if p.at(i + 1) in W.UNITS:
+            if unit(i + 1):
                 out.append((i, i + 1))
-            elif p.at(i + 1) in W.COUNTS and p.at(i + 2) in W.UNITS:
+            elif p.at(i + 1) in W.COUNTS and unit(i + 2):
                 out.append((i, i + 2))
         elif tok in W.UNITS and p.at(i + 1) in ("by", "to") and p.at(i + 2) in W.UNITS:
             out.append((i, i + 2))
@@ -127,8 +143,10 @@ def _physical(p: Part, i: int) -> bool:
     return False
 
 
-def _medium_at(p: Part, i: int, pictures: bool) -> bool:
+def _medium_at(p: Part, i: int, pictures: bool, things: frozenset[str]) -> bool:
     tok, before, after = p.tokens[i], p.at(i - 1), p.at(i + 1)
+    if tok.removesuffix("s") in things and before not in ("each", "every", "these", "eight", "8"):
+        return False
     if tok in ("grid", "collage"):
         return not _physical(p, i) and not (pictures and tok == "collage")
     if tok in ("frames", "images", "pictures", "stills"):
@@ -162,11 +180,12 @@ _MEDIUM_TOKENS = frozenset("grid collage frames images pictures stills frame ima
 def medium(parts: list[Part], ctx: Context) -> list[Hit]:
     """Talk about the medium (frames, grid, panels, images, collage, rows and columns, "top left")."""
     pictures = _picture_content(parts)
+    things = _things(parts, pictures)
     hits = []
     for p in parts:
-        claimed = {k for a, b in _narration_spans(p) for k in range(a, b + 1)}
+        claimed = {k for a, b in _narration_spans(p, things) for k in range(a, b + 1)}
         found = [i for i, tok in enumerate(p.tokens)
-                 if tok in _MEDIUM_TOKENS and i not in claimed and _medium_at(p, i, pictures)]
+                 if tok in _MEDIUM_TOKENS and i not in claimed and _medium_at(p, i, pictures, things)]
         if found:
             i = found[0]
             end = i + 1 if p.at(i + 1) in W.SHOW_VERBS | {"left", "right"} else i
@@ -176,9 +195,10 @@ def medium(parts: list[Part], ctx: Context) -> list[Hit]:
 
 def narration(parts: list[Part], ctx: Context) -> list[Hit]:
     """Frame-by-frame narration: ordinals with frame/image/shot, "in the next frame", "frame by frame"."""
+    things = _things(parts, _picture_content(parts))
     hits = []
     for p in parts:
-        spans = _narration_spans(p)
+        spans = _narration_spans(p, things)
         if spans:
             a, b = spans[0]
             hits.append((p.field, f"narrates frame by frame: {quoted(p.excerpt(a - 1, b))}"))
@@ -322,8 +342,9 @@ def restates_hint(parts: list[Part], ctx: Context) -> list[Hit]:
     if dense is None or not ctx.hint:
         return []
     hinted = _content(Part.of("hint", ctx.hint).words)
-    new = _content(dense.words) - hinted
-    if hinted and len(new) <= max(3, len(hinted) // 3):
+    said = _content(dense.words)
+    new = said - hinted
+    if hinted and len(said & hinted) >= max(2, len(hinted) // 2) and len(new) <= max(3, len(hinted) // 3):
         return [("dense_caption", f"only restates the hint ({len(new)} new words): "
                                   f"{quoted(' '.join(dense.text.split()[:12]))}")]
     return []
