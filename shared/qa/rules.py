@@ -11,6 +11,7 @@ grain", "the first car in the queue" and a slideshow's "each photo" are what the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -45,17 +46,22 @@ class Context:
 
 @dataclass(frozen=True)
 class Part:
-    """One caption part, tokenized once for every rule: lower-cased tokens and their spans in `text`."""
+    """One caption part, tokenized once for every rule: lower-cased tokens (and, when a rule quotes them,
+    their spans in `text`)."""
 
     field: str
     text: str
     tokens: list[str] = field(repr=False)
-    spans: list[tuple[int, int]] = field(repr=False)
+    words: list[str] = field(repr=False)  # the tokens that are words
 
     @classmethod
     def of(cls, name: str, text: str) -> Part:
-        found = list(_TOKEN.finditer(text))
-        return cls(name, text, [m.group().lower() for m in found], [m.span() for m in found])
+        tokens = _TOKEN.findall(text.lower())
+        return cls(name, text, tokens, [t for t in tokens if t[0].isalnum()])
+
+    @functools.cached_property
+    def spans(self) -> list[tuple[int, int]]:
+        return [m.span() for m in _TOKEN.finditer(self.text)]
 
     def at(self, i: int) -> str:
         return self.tokens[i] if 0 <= i < len(self.tokens) else ""
@@ -65,13 +71,32 @@ class Part:
         first, last = max(first, 0), min(last, len(self.tokens) - 1)
         return self.text[self.spans[first][0]:self.spans[last][1]]
 
-    @property
-    def words(self) -> list[str]:
-        return [t for t in self.tokens if t[0].isalnum()]
+
+
+class Answer(list[Part]):
+    """The parts of one answer, with what several rules read about the whole of it computed once."""
+
+    @functools.cached_property
+    def pictures(self) -> bool:
+        """A video that is itself made of pictures (a slideshow, a gallery): it talks about images rightly."""
+        text = " ".join(p.text.lower() for p in self)
+        return any(word in text for word in W.PICTURE_CONTENT)
+
+    @functools.cached_property
+    def things(self) -> frozenset[str]:
+        """Units the video itself holds: "solar panels" make "the last panel" a panel on the roof, a
+        slideshow makes "the next image" one of its photos."""
+        held = {p.tokens[i].removesuffix("s") for p in self for i in range(len(p.tokens))
+                if p.tokens[i] in W.UNITS and _physical(p, i)}
+        return frozenset(held | ({"image", "picture", "still"} if self.pictures else set()))
+
+    @functools.cached_property
+    def narrated(self) -> dict[str, list[tuple[int, int]]]:
+        return {p.field: _narration_spans(p, self.things) for p in self}
 
 
 Hit = tuple[str, str]  # (field, detail)
-Rule = Callable[[list[Part], Context], list[Hit]]
+Rule = Callable[[Answer, Context], list[Hit]]
 
 
 def quoted(text: str, limit: int = 80) -> str:
@@ -87,14 +112,6 @@ def text_hash(text: str) -> str:
 
 
 # ---- frames, grids and narration ------------------------------------------------------------------------
-def _things(parts: list[Part], pictures: bool) -> frozenset[str]:
-    """Units the video itself holds: "solar panels" make "the last panel" a panel on the roof, a slideshow
-    makes "the next image" one of its photos."""
-    held = {p.tokens[i].removesuffix("s") for p in parts for i in range(len(p.tokens))
-            if p.tokens[i] in W.UNITS and _physical(p, i)}
-    return frozenset(held | ({"image", "picture", "still"} if pictures else set()))
-
-
 def _narration_spans(p: Part, things: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
     """Token ranges narrating the grid cell by cell: "the first frame", "the next two images", "frame by
     frame", "from one image to the next", "frame 3"; not about `things` the video holds."""
@@ -122,11 +139,6 @@ def _narration_spans(p: Part, things: frozenset[str] = frozenset()) -> list[tupl
         elif tok == "one" and p.at(i + 1) in W.UNITS and p.at(i + 2) == "to" and p.at(i + 4) in W.ORDINALS | W.UNITS:
             out.append((i, i + 4))
     return out
-
-
-def _picture_content(parts: list[Part]) -> bool:
-    text = " ".join(p.text.lower() for p in parts)
-    return any(word in text for word in W.PICTURE_CONTENT)
 
 
 def _physical(p: Part, i: int) -> bool:
@@ -177,15 +189,13 @@ _MEDIUM_TOKENS = frozenset("grid collage frames images pictures stills frame ima
                            "column columns top bottom upper lower".split())
 
 
-def medium(parts: list[Part], ctx: Context) -> list[Hit]:
+def medium(answer: Answer, ctx: Context) -> list[Hit]:
     """Talk about the medium (frames, grid, panels, images, collage, rows and columns, "top left")."""
-    pictures = _picture_content(parts)
-    things = _things(parts, pictures)
     hits = []
-    for p in parts:
-        claimed = {k for a, b in _narration_spans(p, things) for k in range(a, b + 1)}
+    for p in answer:
+        claimed = {k for a, b in answer.narrated[p.field] for k in range(a, b + 1)}
         found = [i for i, tok in enumerate(p.tokens)
-                 if tok in _MEDIUM_TOKENS and i not in claimed and _medium_at(p, i, pictures, things)]
+                 if tok in _MEDIUM_TOKENS and i not in claimed and _medium_at(p, i, answer.pictures, answer.things)]
         if found:
             i = found[0]
             end = i + 1 if p.at(i + 1) in W.SHOW_VERBS | {"left", "right"} else i
@@ -193,12 +203,11 @@ def medium(parts: list[Part], ctx: Context) -> list[Hit]:
     return hits
 
 
-def narration(parts: list[Part], ctx: Context) -> list[Hit]:
+def narration(answer: Answer, ctx: Context) -> list[Hit]:
     """Frame-by-frame narration: ordinals with frame/image/shot, "in the next frame", "frame by frame"."""
-    things = _things(parts, _picture_content(parts))
     hits = []
-    for p in parts:
-        spans = _narration_spans(p, things)
+    for p in answer:
+        spans = answer.narrated[p.field]
         if spans:
             a, b = spans[0]
             hits.append((p.field, f"narrates frame by frame: {quoted(p.excerpt(a - 1, b))}"))
@@ -215,20 +224,25 @@ _REFUSAL = re.compile(
     re.IGNORECASE)
 
 
-def refusal(parts: list[Part], ctx: Context) -> list[Hit]:
+_REFUSAL_WORDS = frozenset("sorry apologise apologize unable able cannot can't can won't ai model possible".split())
+
+
+def refusal(answer: Answer, ctx: Context) -> list[Hit]:
     """Refusal or apology text where a caption should be (quoted speech in the video aside)."""
     hits = []
-    for p in parts:
+    for p in answer:
+        if not _REFUSAL_WORDS.intersection(p.words):
+            continue
         match = _REFUSAL.search(_QUOTED.sub(" ", p.text))
         if match:
             hits.append((p.field, f"refuses or apologises instead of describing: {quoted(match.group())}"))
     return hits
 
 
-def cut_off(parts: list[Part], ctx: Context) -> list[Hit]:
+def cut_off(answer: Answer, ctx: Context) -> list[Hit]:
     """A part that ends mid-sentence (cut at the output limit, or by a parser)."""
     hits = []
-    for p in parts:
+    for p in answer:
         text = p.text.rstrip()
         body = text.rstrip(_CLOSERS)
         words = p.words
@@ -244,11 +258,11 @@ def cut_off(parts: list[Part], ctx: Context) -> list[Hit]:
     return hits
 
 
-def repetition(parts: list[Part], ctx: Context) -> list[Hit]:
+def repetition(answer: Answer, ctx: Context) -> list[Hit]:
     """A repetition loop: a share of repeated 3-word sequences over the threshold, or a part that repeats
     another part word for word."""
     hits, seen = [], {}
-    for p in parts:
+    for p in answer:
         w = p.words
         key = " ".join(w)
         if len(w) >= 6 and key in seen:
@@ -267,10 +281,10 @@ def repetition(parts: list[Part], ctx: Context) -> list[Hit]:
     return hits
 
 
-def length(parts: list[Part], ctx: Context) -> list[Hit]:
+def length(answer: Answer, ctx: Context) -> list[Hit]:
     """A part far outside its expected length (bounds per part in settings)."""
     hits = []
-    for p in parts:
+    for p in answer:
         low, high = ctx.bounds.get(p.field, (1, 10_000))
         n = len(p.words)
         if n < low or n > high:
@@ -284,11 +298,15 @@ _LABEL = re.compile(r"^\W*(?:dense|detailed|main(?: object| subject)?|background
                     r"(?:[ _](?:caption|description))?\W*:", re.IGNORECASE)
 
 
-def markup(parts: list[Part], ctx: Context) -> list[Hit]:
+_MARKUP_CHARS = frozenset("*_`#[\n-\u2022")
+
+
+def markup(answer: Answer, ctx: Context) -> list[Hit]:
     """Markdown or list syntax inside a part (bold, headings, bullets, numbering, a leaked part label)."""
     hits = []
-    for p in parts:
-        match = _MARKUP.search(p.text) or _LABEL.match(p.text)
+    for p in answer:
+        match = (_MARKUP.search(p.text) if _MARKUP_CHARS.intersection(p.text) or p.text[:1].isdigit() else None
+                 ) or _LABEL.match(p.text)
         if match:
             start = match.start()
             hits.append((p.field, f"markdown or list syntax: {quoted(p.text[start:start + 30])}"))
@@ -296,6 +314,8 @@ def markup(parts: list[Part], ctx: Context) -> list[Hit]:
 
 
 def _script(text: str) -> str | None:
+    if text.isascii():
+        return None
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return None
@@ -308,19 +328,18 @@ def _script(text: str) -> str | None:
             "non-Latin script")
 
 
-def language(parts: list[Part], ctx: Context) -> list[Hit]:
+def language(answer: Answer, ctx: Context) -> list[Hit]:
     """A language other than the one asked for (function words of six languages, and the script)."""
     wanted = W.LANGUAGE_NAMES.get(ctx.language, ctx.language)
     own = W.FUNCTION_WORDS.get(ctx.language, frozenset())
     hits = []
-    for p in parts:
+    for p in answer:
         words = p.words
         script = _script(p.text)
         name = None
         if script is not None:
             name = script
-        elif len(words) >= 8:
-            share = sum(w in own for w in words) / len(words)
+        elif len(words) >= 8 and (share := sum(w in own for w in words) / len(words)) < 0.2:
             rivals = [(sum(w in fw for w in words) / len(words), lang) for lang, fw in W.FUNCTION_WORDS.items()
                       if lang != ctx.language]
             best, lang = max(rivals)
@@ -336,9 +355,9 @@ def _content(words: list[str]) -> set[str]:
     return {w.removesuffix("s") for w in words if w not in stop and len(w) > 2}
 
 
-def restates_hint(parts: list[Part], ctx: Context) -> list[Hit]:
+def restates_hint(answer: Answer, ctx: Context) -> list[Hit]:
     """A dense caption that only restates the hint (adds almost nothing the hint did not say)."""
-    dense = next((p for p in parts if p.field == "dense_caption"), None)
+    dense = next((p for p in answer if p.field == "dense_caption"), None)
     if dense is None or not ctx.hint:
         return []
     hinted = _content(Part.of("hint", ctx.hint).words)
@@ -350,10 +369,10 @@ def restates_hint(parts: list[Part], ctx: Context) -> list[Hit]:
     return []
 
 
-def duplicate(parts: list[Part], ctx: Context) -> list[Hit]:
+def duplicate(answer: Answer, ctx: Context) -> list[Hit]:
     """The same dense caption as another clip with a different grid (boilerplate, or the wrong clip's
     answer): the caller looks the text hash up in the store and passes what it found."""
-    dense = next((p for p in parts if p.field == "dense_caption"), None)
+    dense = next((p for p in answer if p.field == "dense_caption"), None)
     if dense is None or ctx.duplicate is None:
         return []
     return [("dense_caption", f"the same dense caption as {ctx.duplicate}: "
@@ -372,7 +391,7 @@ EXPLAINS_LENGTH = frozenset({"refusal", "cut_off", "repetition", "restates_hint"
 def check(parts: Mapping[str, str | None], ctx: Context) -> list[QualityReason]:
     """Every rule over the model-written parts (column name -> text; None or missing parts are skipped):
     the reasons, in column order then rule order; empty means the answer is ok."""
-    parsed = [Part.of(name, parts[name] or "") for name in FIELD_ORDER if parts.get(name) is not None]
+    parsed = Answer(Part.of(name, parts[name] or "") for name in FIELD_ORDER if parts.get(name) is not None)
     found: dict[str, list[tuple[str, str]]] = {}
     for name, rule in RULES.items():
         for fld, detail in rule(parsed, ctx):
