@@ -12,6 +12,7 @@ SUMMARY: dict[str, str] = {
     "export": "write caption records to a JSON Lines, CSV or Parquet file",
     "recaption": "recaption the clips a selector picks (new record versions)",
     "status": "topic lag, per-stage counts, failures, tokens and cost so far",
-    "stats": "caption lengths per type against MiraData's, shared captions, histogram",
+    "stats": "caption lengths per type against MiraData's, shared captions, quality, histogram",
+    "qa": "caption quality: `mira qa recheck` runs the current rules over stored records",
     "review": "a local web page to review grids and captions, and send clips back",
 }
