@@ -143,6 +143,11 @@ def defect_of(body: dict[str, Any], share: float, defects: tuple[str, ...]) -> s
     return defects[(n // 1000) % len(defects)]
 
 
+def repair_fixes(body: dict[str, Any], share: float) -> bool:
+    """Whether this grid's quality repair comes back clean (drawn apart from whether it had a defect)."""
+    return ((_grid_number(body) >> 20) % 1000) / 1000 < share
+
+
 def caption_fields(body: dict[str, Any], defect: str | None = None) -> dict[str, str]:
     subject, _ = _scene(body)
     n = _grid_number(body)

@@ -29,6 +29,7 @@ from tests.fake_openai.replies import (
     is_hint_request,
     is_quality_repair,
     prompt_tokens,
+    repair_fixes,
 )
 
 
@@ -180,7 +181,7 @@ class FakeOpenAI:
         if is_hint_request(body) or faults.defect_share <= 0:
             return None
         defect = defect_of(body, faults.defect_share, faults.defects)
-        if defect is not None and is_quality_repair(body) and defect_of(body, faults.repairs_fix, (defect,)):
+        if defect is not None and is_quality_repair(body) and repair_fixes(body, faults.repairs_fix):
             return None
         return defect
 
