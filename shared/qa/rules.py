@@ -86,8 +86,8 @@ class Answer(list[Part]):
     def things(self) -> frozenset[str]:
         """Units the video itself holds: "solar panels" make "the last panel" a panel on the roof, a
         slideshow makes "the next image" one of its photos."""
-        held = {p.tokens[i].removesuffix("s") for p in self for i in range(len(p.tokens))
-                if p.tokens[i] in W.UNITS and _physical(p, i)}
+        held = {tok.removesuffix("s") for p in self if W.UNITS.intersection(p.tokens)
+                for i, tok in enumerate(p.tokens) if tok in W.UNITS and _physical(p, i)}
         return frozenset(held | ({"image", "picture", "still"} if self.pictures else set()))
 
     @functools.cached_property
@@ -112,6 +112,9 @@ def text_hash(text: str) -> str:
 
 
 # ---- frames, grids and narration ------------------------------------------------------------------------
+_NARRATION_TRIGGERS = W.ORDINALS | W.UNITS | {"one"}
+
+
 def _narration_spans(p: Part, things: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
     """Token ranges narrating the grid cell by cell: "the first frame", "the next two images", "frame by
     frame", "from one image to the next", "frame 3"; not about `things` the video holds."""
@@ -124,7 +127,8 @@ def _narration_spans(p: Part, things: frozenset[str] = frozenset()) -> list[tupl
         where = p.at(i - 1) == "the" and p.at(i - 2) in ("in", "by", "from", "at")
         return where or p.at(j).removesuffix("s") not in things
 
-    for i, tok in enumerate(t):
+    for i in [i for i, tok in enumerate(t) if tok in _NARRATION_TRIGGERS]:
+        tok = t[i]
         if tok in W.ORDINALS:
             if unit(i + 1):
                 out.append((i, i + 1))
@@ -194,8 +198,8 @@ def medium(answer: Answer, ctx: Context) -> list[Hit]:
     hits = []
     for p in answer:
         claimed = {k for a, b in answer.narrated[p.field] for k in range(a, b + 1)}
-        found = [i for i, tok in enumerate(p.tokens)
-                 if tok in _MEDIUM_TOKENS and i not in claimed and _medium_at(p, i, answer.pictures, answer.things)]
+        found = [i for i, tok in enumerate(p.tokens) if tok in _MEDIUM_TOKENS and i not in claimed
+                 and _medium_at(p, i, answer.pictures, answer.things)] if _MEDIUM_TOKENS.intersection(p.tokens) else []
         if found:
             i = found[0]
             end = i + 1 if p.at(i + 1) in W.SHOW_VERBS | {"left", "right"} else i
@@ -339,8 +343,8 @@ def language(answer: Answer, ctx: Context) -> list[Hit]:
         name = None
         if script is not None:
             name = script
-        elif len(words) >= 8 and (share := sum(w in own for w in words) / len(words)) < 0.2:
-            rivals = [(sum(w in fw for w in words) / len(words), lang) for lang, fw in W.FUNCTION_WORDS.items()
+        elif len(words) >= 8 and (share := sum(map(own.__contains__, words)) / len(words)) < 0.2:
+            rivals = [(sum(map(fw.__contains__, words)) / len(words), lang) for lang, fw in W.FUNCTION_WORDS.items()
                       if lang != ctx.language]
             best, lang = max(rivals)
             if best >= 0.15 and best > 2 * share:
