@@ -49,9 +49,8 @@ def _records(settings: Settings) -> dict[str, Any]:
     quick = _sqlite_totals(settings.database_url)
     if quick is not None:
         return quick
-    from shared.store.records import RecordStore
-
     from shared.store import quality
+    from shared.store.records import RecordStore
 
     with RecordStore.open(settings.database_url) as store:
         t = store.totals()

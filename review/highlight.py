@@ -27,7 +27,7 @@ def pieces(record: CaptionRecord, field: str) -> list[Piece]:
         if not words:
             continue
         pattern = r"\s+".join(re.escape(w) for w in words.split())
-        found = re.search(pattern, text, re.IGNORECASE) or re.search(pattern.replace("'", "[\"']"), text, re.I)
+        found = re.search(pattern, text, re.IGNORECASE) or re.search(pattern.replace("'", "[\"']"), text, re.IGNORECASE)
         if found and not any(a < found.end() and found.start() < b for a, b, _ in spans):
             spans.append((found.start(), found.end(), reason.rule))
     out: list[Piece] = []

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 import prompt
+from shared.messages import Quality
 from shared.qa import rules
 from shared.qa.settings import QualitySettings
 from shared.store import quality
@@ -44,7 +45,7 @@ def recheck(store: RecordStore, settings: QualitySettings, latest_only: bool = F
             hint = record.short_caption if record.hint_source in ("manifest", "model") else None
             found = rules.check(captions.parts(), settings.context(prompt.clean_hint(hint), duplicate,
                                                                    prompt.LANGUAGE))
-            verdict = "suspect" if found else "ok"
+            verdict: Quality = "suspect" if found else "ok"
             out.checked += 1
             out.changed += verdict != record.quality
             out.by_quality[verdict] += 1

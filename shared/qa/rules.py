@@ -11,12 +11,13 @@ grain", "the first car in the queue" and a slideshow's "each photo" are what the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from shared.messages import QualityReason
@@ -39,7 +40,7 @@ _CLOSERS = "\"')]\u201d\u2019"
 class Context:
     hint: str | None = None  # the hint the model was given, if any
     language: str = "en"  # the language the prompt asks for
-    bounds: Mapping[str, tuple[int, int]] = field(default_factory=lambda: DEFAULT_BOUNDS)
+    bounds: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=lambda: DEFAULT_BOUNDS)
     repeat_share: float = 0.2  # share of repeated 3-word sequences that makes a part a repetition loop
     duplicate: str | None = None  # the other clip (or grid) whose answer has this very dense caption
 
@@ -51,8 +52,8 @@ class Part:
 
     field: str
     text: str
-    tokens: list[str] = field(repr=False)
-    words: list[str] = field(repr=False)  # the tokens that are words
+    tokens: list[str] = dataclasses.field(repr=False)
+    words: list[str] = dataclasses.field(repr=False)  # the tokens that are words
 
     @classmethod
     def of(cls, name: str, text: str) -> Part:
@@ -154,9 +155,8 @@ def _physical(p: Part, i: int) -> bool:
     if after == "of":  # "a grid of solar panels", "the frame of the door": physical unless the video's cells
         nxt = [w for w in (p.at(i + 2), p.at(i + 3), p.at(i + 4)) if w not in W.DETERMINERS | W.COUNTS]
         return not nxt or nxt[0] not in W.GRID_WORDS
-    if p.tokens[i] in ("frames", "frame") and after in W.DETERMINERS and before not in W.PICKERS | W.DETERMINERS:
-        return True  # a verb: "the camera frames the subject"
-    return False
+    # A verb: "the camera frames the subject".
+    return p.tokens[i] in ("frames", "frame") and after in W.DETERMINERS and before not in W.PICKERS | W.DETERMINERS
 
 
 def _medium_at(p: Part, i: int, pictures: bool, things: frozenset[str]) -> bool:
@@ -189,8 +189,7 @@ def _medium_at(p: Part, i: int, pictures: bool, things: frozenset[str]) -> bool:
     return False
 
 
-_MEDIUM_TOKENS = frozenset("grid collage frames images pictures stills frame image picture panel panels row rows "
-                           "column columns top bottom upper lower".split())
+_MEDIUM_TOKENS = frozenset(["grid", "collage", "frames", "images", "pictures", "stills", "frame", "image", "picture", "panel", "panels", "row", "rows", "column", "columns", "top", "bottom", "upper", "lower"])
 
 
 def medium(answer: Answer, ctx: Context) -> list[Hit]:
@@ -228,7 +227,7 @@ _REFUSAL = re.compile(
     re.IGNORECASE)
 
 
-_REFUSAL_WORDS = frozenset("sorry apologise apologize unable able cannot can't can won't ai model possible".split())
+_REFUSAL_WORDS = frozenset(["sorry", "apologise", "apologize", "unable", "able", "cannot", "can't", "can", "won't", "ai", "model", "possible"])
 
 
 def refusal(answer: Answer, ctx: Context) -> list[Hit]:
@@ -265,7 +264,8 @@ def cut_off(answer: Answer, ctx: Context) -> list[Hit]:
 def repetition(answer: Answer, ctx: Context) -> list[Hit]:
     """A repetition loop: a share of repeated 3-word sequences over the threshold, or a part that repeats
     another part word for word."""
-    hits, seen = [], {}
+    hits: list[Hit] = []
+    seen: dict[str, str] = {}
     for p in answer:
         w = p.words
         key = " ".join(w)
@@ -280,8 +280,8 @@ def repetition(answer: Answer, ctx: Context) -> list[Hit]:
         share = 1 - len(counts) / len(grams)
         if share > ctx.repeat_share:
             gram, n = counts.most_common(1)[0]
-            hits.append((p.field, f"repeats itself ({share:.0%} of 3-word sequences; {n} times): "
-                                  f"{quoted(' '.join(gram))}"))
+            detail = f"repeats itself ({share:.0%} of 3-word sequences; {n} times): {quoted(' '.join(gram))}"
+            hits.append((p.field, detail))
     return hits
 
 
@@ -368,8 +368,8 @@ def restates_hint(answer: Answer, ctx: Context) -> list[Hit]:
     said = _content(dense.words)
     new = said - hinted
     if hinted and len(said & hinted) >= max(2, len(hinted) // 2) and len(new) <= max(3, len(hinted) // 3):
-        return [("dense_caption", f"only restates the hint ({len(new)} new words): "
-                                  f"{quoted(' '.join(dense.text.split()[:12]))}")]
+        detail = f"only restates the hint ({len(new)} new words): {quoted(' '.join(dense.text.split()[:12]))}"
+        return [("dense_caption", detail)]
     return []
 
 
@@ -379,8 +379,8 @@ def duplicate(answer: Answer, ctx: Context) -> list[Hit]:
     dense = next((p for p in answer if p.field == "dense_caption"), None)
     if dense is None or ctx.duplicate is None:
         return []
-    return [("dense_caption", f"the same dense caption as {ctx.duplicate}: "
-                              f"{quoted(' '.join(dense.text.split()[:10]))}")]
+    detail = f"the same dense caption as {ctx.duplicate}: {quoted(' '.join(dense.text.split()[:10]))}"
+    return [("dense_caption", detail)]
 
 
 RULES: dict[str, Rule] = {

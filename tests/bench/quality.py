@@ -30,10 +30,10 @@ from tests.store.factories import result, seed
 GOAL_MS = 0.5
 FLOOR = 0.95
 LITERAL: dict[str, re.Pattern[str]] = {
-    "medium": re.compile(r"\b(frames?|grid|panels?|images?|collage|rows?|columns?|top[- ]left)\b", re.I),
-    "narration": re.compile(r"\b(first|second|third|next|last|final)\b", re.I),
-    "refusal": re.compile(r"\b(sorry|cannot|can't|unable)\b", re.I),
-    "markup": re.compile(r"[*#`_]|^\s*-", re.M),
+    "medium": re.compile(r"\b(frames?|grid|panels?|images?|collage|rows?|columns?|top[- ]left)\b", re.IGNORECASE),
+    "narration": re.compile(r"\b(first|second|third|next|last|final)\b", re.IGNORECASE),
+    "refusal": re.compile(r"\b(sorry|cannot|can't|unable)\b", re.IGNORECASE),
+    "markup": re.compile(r"[*#`_]|^\s*-", re.MULTILINE),
 }
 
 

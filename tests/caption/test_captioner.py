@@ -8,7 +8,7 @@ import pytest
 import prompt
 from services.caption.captioner import Captioner
 from services.caption.request import estimate_usage
-from shared.messages import GPT_PARTS, Captions
+from shared.messages import GPT_PARTS
 from shared.runtime.errors import BadInput
 from shared.vision_models import cost_usd, image_tokens
 from tests.caption.conftest import GRID_H, GRID_W, make_grid
