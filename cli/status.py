@@ -72,7 +72,8 @@ SUMS = ("SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(image_tok
         "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) FROM caption_records")
 _NEWEST_ROW = ("NOT EXISTS (SELECT 1 FROM caption_records n WHERE n.clip_id = r.clip_id AND n.version > "
                "r.version)")
-QUALITY = f"SELECT quality, COUNT(*) FROM caption_records r WHERE {_NEWEST_ROW} GROUP BY quality"
+QUALITY = (f"SELECT quality, COUNT(*) FROM caption_records r WHERE status = 'success' AND {_NEWEST_ROW} "
+           "GROUP BY quality")
 BY_RULE = ("SELECT " + ", ".join(f"""COALESCE(SUM(quality_reasons LIKE '%"rule": "{rule}"%'), 0)""" for rule in RULES)
            + f" FROM caption_records r WHERE quality = 'suspect' AND {_NEWEST_ROW}")
 REPAIRS = "SELECT repair, COUNT(*) FROM caption_records WHERE repair IS NOT NULL GROUP BY repair"

@@ -105,8 +105,8 @@ def set_verdict(engine: Engine, clip_id: str, version: int, verdict: Verdict | N
 
 @dataclass(frozen=True)
 class QualityTotals:
-    """Each clip's newest version: how many are ok, suspect or unchecked, suspects by rule, and how repairs
-    ended (over every version: each repair was paid for)."""
+    """Each clip's newest successful version: how many are ok, suspect or unchecked, suspects by rule, and how
+    repairs ended (over every version: each repair was paid for)."""
 
     by_quality: dict[str, int]
     by_rule: dict[str, int]
@@ -122,7 +122,7 @@ def totals(engine: Engine, rules: Sequence[str]) -> QualityTotals:
                                                      else_=0)), 0) for name in rules]
     with engine.connect() as conn:
         by_quality = {str(q or "unchecked"): int(n) for q, n in conn.execute(
-            sa.select(r.c.quality, sa.func.count()).where(newest).group_by(r.c.quality))}
+            sa.select(r.c.quality, sa.func.count()).where(newest, r.c.status == "success").group_by(r.c.quality))}
         counts = conn.execute(sa.select(*per_rule).where(newest, r.c.quality == "suspect")).one() if rules else ()
         repairs = {str(o): int(n) for o, n in conn.execute(
             sa.select(r.c.repair, sa.func.count()).where(r.c.repair.is_not(None)).group_by(r.c.repair))}
