@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-framegrid bench-caption bench-export bench-pipeline bench-review bench-cli chaos lint clean
+.PHONY: install run test bench bench-framegrid bench-caption bench-export bench-pipeline bench-review bench-cli bench-quality chaos lint clean
 
 install: $(STAMP)
 
@@ -23,7 +23,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q -rs
 
-bench: bench-framegrid bench-caption bench-export bench-review bench-pipeline
+bench: bench-framegrid bench-caption bench-export bench-review bench-quality bench-pipeline
 
 bench-framegrid: install
 	$(BIN)/python -m tests.bench.framegrid
@@ -33,6 +33,10 @@ bench-caption: install
 
 bench-export: install
 	$(BIN)/python -m tests.bench.export
+
+# Precision and recall per caption quality rule on a labelled set, and CPU per record (goal < 0.5 ms).
+bench-quality: install
+	$(BIN)/python -m tests.bench.quality
 
 # Per-clip overhead of the whole pipeline (MIRA_BENCH_CLIPS=100 for a quick run).
 bench-pipeline: install

@@ -2,8 +2,10 @@
 
 MiraData's recipe in our own words (see shared/reference.md): one image holding 8 equally spaced frames as
 a 2x4 grid, an optional hint sentence from a short-caption model, and five caption types returned in one
-call. `PROMPT_VERSION` is a stable hash of every text this module can send plus the output schema, so a
-record says exactly which instructions produced it and `mira recaption --prompt-version-not` finds the rest.
+call. With no hint, the same call also writes the sixth, a one-sentence short caption (a sixth schema
+field, only then). `PROMPT_VERSION` is a stable hash of every text this module can send plus both output
+schemas, so a record says exactly which instructions produced it and `mira recaption --prompt-version-not`
+finds the rest.
 """
 
 from __future__ import annotations
@@ -13,12 +15,34 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel
-
-from shared.messages import Captions
+from pydantic import BaseModel, ConfigDict
 
 GRID_ROWS, GRID_COLS = 2, 4
-OUTPUT_SCHEMA: type[BaseModel] = Captions  # the five fields, strict: all required, nothing else
+LANGUAGE = "en"  # what the instructions ask for, and what the quality rules expect
+
+
+class FiveParts(BaseModel):
+    """The output schema with a hint: the five fields, strict (all required, nothing else)."""
+
+    model_config = ConfigDict(extra="forbid")
+    dense_caption: str
+    main_object_caption: str
+    background_caption: str
+    camera_caption: str
+    style_caption: str
+
+
+class SixParts(FiveParts):
+    """The output schema without a hint: the model writes the short caption too."""
+
+    short_caption: str
+
+
+OUTPUT_SCHEMA: type[BaseModel] = FiveParts
+
+
+def output_schema(short: bool) -> type[BaseModel]:
+    return SixParts if short else FiveParts
 
 _GRID = (
     "The image shows one video clip as {frames} frames taken at equal time intervals, laid out in a grid "
@@ -42,9 +66,13 @@ weather and the time of day.
 movement (static, pan, tilt, zoom, tracking, handheld) and any change of angle or viewpoint.
 5. style_caption: one sentence on the visual, photographic and artistic style.
 
-Describe the video as continuous motion. Never narrate it frame by frame and never mention frames, the \
+Write every part in English. Describe the video as continuous motion. Never narrate it frame by frame and never mention frames, the \
 grid or the image layout (no "the first frame", "in the top row", "across the images"). Do not end any \
 part with a summary or a concluding remark. Write plain prose: no lists, headings or markdown inside a part."""
+
+
+_SHORT = """6. short_caption: one sentence of about 14 words saying what the video shows, like a caption \
+under it."""
 
 
 def _task() -> str:
@@ -70,6 +98,12 @@ REPAIR = (
     "Your previous answer could not be used: {problem}. Answer again with all five parts, each one "
     "non-empty and complete."
 )
+# Asked once when an answer breaks a quality rule (services/caption/repair.py); the problems are listed.
+QUALITY_REPAIR = (
+    "Your previous answer has these problems:\n{problems}\nAnswer again with every part, fixing them: "
+    "describe the video itself as continuous motion (never the frames, the grid or its layout), in complete "
+    "sentences of plain English prose, with each part its expected length, and about this clip only."
+)
 
 
 def grid_description(rows: int = GRID_ROWS, cols: int = GRID_COLS) -> str:
@@ -88,15 +122,21 @@ def clean_hint(hint: str | None) -> str | None:
     return text or None
 
 
+def writes_short(hint: str | None) -> bool:
+    """Whether the model writes the short caption: when no hint source gave one."""
+    return clean_hint(hint) is None
+
+
 def build_prompt(hint: str | None, rows: int = GRID_ROWS, cols: int = GRID_COLS, numbered_list: bool = False) -> str:
-    """The user text sent with the grid image: with the hint sentence when there is a hint."""
+    """The user text sent with the grid image: with the hint sentence when there is a hint, else with the
+    short caption as a sixth part."""
     parts = [grid_description(rows, cols)]
     hint_text = clean_hint(hint)
     if hint_text:
         parts.append(_HINT.format(hint=hint_text))
-    parts.append(_TASK)
+    parts.append(_TASK if hint_text else f"{_TASK}\n\n{_SHORT}")
     if numbered_list:
-        parts.append(LIST_FORMAT)
+        parts.append(LIST_FORMAT.replace("five", "six") if not hint_text else LIST_FORMAT)
     return "\n\n".join(parts)
 
 
@@ -104,12 +144,18 @@ def repair_instruction(problem: str) -> str:
     return REPAIR.format(problem=problem)
 
 
+def quality_repair_instruction(problems: list[str]) -> str:
+    return QUALITY_REPAIR.format(problems="\n".join(f"- {p}" for p in problems))
+
+
 def prompt_version(
     rows: int = GRID_ROWS, cols: int = GRID_COLS, schema: type[BaseModel] = OUTPUT_SCHEMA
 ) -> str:
-    """12 hex digits of SHA-256 over every instruction text and the output JSON schema."""
-    texts = [grid_description(rows, cols), _HINT, _TASK, LIST_FORMAT, REPAIR]
-    blob = json.dumps({"texts": texts, "schema": schema.model_json_schema()}, sort_keys=True)
+    """12 hex digits of SHA-256 over every instruction text and both output JSON schemas (with and without
+    the short caption)."""
+    texts = [grid_description(rows, cols), _HINT, _TASK, _SHORT, LIST_FORMAT, REPAIR, QUALITY_REPAIR]
+    schemas = [schema.model_json_schema(), SixParts.model_json_schema()]
+    blob = json.dumps({"texts": texts, "schema": schemas}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

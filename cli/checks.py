@@ -21,12 +21,14 @@ CLASSES = {
     "framegrid": "services.framegrid.settings:FramegridSettings",
     "hint": "services.hint.settings:HintSettings",
     "caption": "services.caption.settings:CaptionSettings",
+    "quality": "shared.qa.settings:QualitySettings",
 }
 EVERY = tuple(CLASSES)
 # What each command reads, itself or through the services it starts.
 COMMAND_USES: dict[str, tuple[str, ...]] = {
     "caption": EVERY, "up": EVERY, "recaption": EVERY, "review": EVERY,
     "grid": ("framegrid",), "export": ("common",), "stats": ("common",), "status": ("common",),
+    "qa": ("common", "quality"),
 }
 
 

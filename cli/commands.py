@@ -13,6 +13,7 @@ SUMMARY: dict[str, str] = {
     "recaption": "recaption the clips a selector picks (new record versions)",
     "status": "topic lag, per-stage counts, failures, tokens and cost so far",
     "deadletters": "list dead letters (stage, reason, source); `replay` resubmits them to their stage",
-    "stats": "caption lengths per type against MiraData's, shared captions, histogram",
+    "stats": "caption lengths per type against MiraData's, shared captions, quality, histogram",
+    "qa": "caption quality: `mira qa recheck` runs the current rules over stored records",
     "review": "a local web page to review grids and captions, and send clips back",
 }

@@ -30,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt-version", help="only records made with this prompt version")
     p.add_argument("--model", help="only records made by this model")
     p.add_argument("--status", choices=STATUSES, help="only records with this status")
+    p.add_argument("--quality", choices=("ok", "suspect"),
+                   help="only records the quality rules found ok, or suspect (unchecked records are neither)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                    help="the file to write; missing folders are created")
 
@@ -53,7 +55,7 @@ def open_store() -> RecordStore:
 def run(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with open_store() as store:
-        records = store.iter_records(args.version, args.prompt_version, args.model, args.status)
+        records = store.iter_records(args.version, args.prompt_version, args.model, args.status, args.quality)
         count = export(records, args.format, args.output)
     print(f"exported {count} records to {args.output}")
     return 0

@@ -20,6 +20,7 @@ from services.ingest.sources import new_request_id
 from services.recaption.selection import job_for, selected
 from shared import kafka
 from shared.messages import RecaptionRequest
+from shared.qa.rules import RULES
 from shared.runtime.errors import BadInput
 from shared.settings import Settings
 from shared.store.records import RecordStore
@@ -41,6 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-is", metavar="M", help="clips captioned by model M")
     p.add_argument("--created-before", type=datetime.fromisoformat, metavar="ISO_TIME",
                    help="clips whose newest version is older than this (e.g. 2026-11-30T12:00)")
+    p.add_argument("--quality", choices=("ok", "suspect"), help="clips whose newest version has this quality")
+    p.add_argument("--rule", metavar="NAME", help="clips whose newest version this quality rule flagged")
+    p.add_argument("--verdict", choices=("accepted", "rejected"), help="clips whose newest version a reviewer "
+                   "marked so")
     p.add_argument("--model", help="caption with this model instead of MIRA_CAPTION_MODEL")
     p.add_argument("--rerender-grids", action="store_true", help="decode again instead of reusing stored grids")
     p.add_argument("--request-id", help="publishing the same request id again creates no extra versions")
@@ -49,19 +54,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="with --wait: give up after S seconds")
 
 
-SELECTORS = "--all, --clip ID..., --prompt-version-not V, --status S..., --model-is M or --created-before T"
+SELECTORS = ("--all, --clip ID..., --prompt-version-not V, --status S..., --model-is M, --created-before T, "
+             "--quality Q, --rule NAME or --verdict V")
 
 
 def run(args: argparse.Namespace) -> int:
     if not (args.all or args.clip_ids or args.prompt_version_not or args.status_in or args.model_is
-            or args.created_before):
+            or args.created_before or args.quality or args.rule or args.verdict):
         print(f"mira recaption: say which clips: {SELECTORS} (--all for every clip)", file=sys.stderr)
+        return 2
+    if args.rule is not None and args.rule not in RULES:
+        print(f"mira recaption: --rule must be one of {', '.join(RULES)}", file=sys.stderr)
         return 2
     version_not = prompt.PROMPT_VERSION if args.prompt_version_not == "current" else args.prompt_version_not
     request = RecaptionRequest(
         request_id=args.request_id or new_request_id(), all=args.all, clip_ids=args.clip_ids,
         prompt_version_not=version_not, model_is=args.model_is, status_in=args.status_in,
-        created_before=args.created_before, model=args.model, rerender_grids=args.rerender_grids,
+        created_before=args.created_before, quality=args.quality, rule=args.rule, verdict=args.verdict,
+        model=args.model, rerender_grids=args.rerender_grids,
     )
     settings = Settings()
     assert settings.database_url is not None

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cli.commands import SUMMARY
+from shared.qa.report import quality_lines
+from shared.qa.rules import RULES
 from shared.settings import Settings
 
 
@@ -47,24 +49,34 @@ def _records(settings: Settings) -> dict[str, Any]:
     quick = _sqlite_totals(settings.database_url)
     if quick is not None:
         return quick
+    from shared.store import quality
     from shared.store.records import RecordStore
 
     with RecordStore.open(settings.database_url) as store:
         t = store.totals()
+        q = quality.totals(store.engine, list(RULES))
     return _totals(t.versions, t.clips, t.latest_by_status, t.input_tokens, t.image_tokens, t.output_tokens,
-                   t.cost_usd)
+                   t.cost_usd, {"by_quality": q.by_quality, "by_rule": q.by_rule, "repairs": q.repairs})
 
 
 def _totals(versions: int, clips: int, latest: dict[str, int], inp: int, image: int, out: int,
-            cost: float) -> dict[str, Any]:
+            cost: float, quality: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"versions": versions, "clips": clips, "latest_by_status": latest, "input_tokens": inp,
-            "image_tokens": image, "output_tokens": out, "cost_usd": round(cost, 6)}
+            "image_tokens": image, "output_tokens": out, "cost_usd": round(cost, 6),
+            "quality": quality or {"by_quality": {}, "by_rule": {}, "repairs": {}}}
 
 
 NEWEST = ("SELECT status, COUNT(*) FROM caption_records r WHERE NOT EXISTS (SELECT 1 FROM caption_records n "
           "WHERE n.clip_id = r.clip_id AND n.version > r.version) GROUP BY status")
 SUMS = ("SELECT COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(image_tokens), 0), "
         "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) FROM caption_records")
+_NEWEST_ROW = ("NOT EXISTS (SELECT 1 FROM caption_records n WHERE n.clip_id = r.clip_id AND n.version > "
+               "r.version)")
+QUALITY = (f"SELECT quality, COUNT(*) FROM caption_records r WHERE status = 'success' AND {_NEWEST_ROW} "
+           "GROUP BY quality")
+BY_RULE = ("SELECT " + ", ".join(f"""COALESCE(SUM(quality_reasons LIKE '%"rule": "{rule}"%'), 0)""" for rule in RULES)
+           + f" FROM caption_records r WHERE quality = 'suspect' AND {_NEWEST_ROW}")
+REPAIRS = "SELECT repair, COUNT(*) FROM caption_records WHERE repair IS NOT NULL GROUP BY repair"
 
 
 def _sqlite_totals(url: str) -> dict[str, Any] | None:
@@ -78,9 +90,13 @@ def _sqlite_totals(url: str) -> dict[str, Any] | None:
         with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as db:
             latest = {str(status): int(n) for status, n in db.execute(NEWEST)}
             versions, inp, image, out, cost = db.execute(SUMS).fetchone()
+            by_quality = {str(q or "unchecked"): int(n) for q, n in db.execute(QUALITY)}
+            by_rule = {rule: int(n) for rule, n in zip(RULES, db.execute(BY_RULE).fetchone(), strict=True) if n}
+            repairs = {str(o): int(n) for o, n in db.execute(REPAIRS)}
     except sqlite3.Error:
         return None  # an older schema, a lock held too long: the store knows
-    return _totals(int(versions), sum(latest.values()), latest, int(inp), int(image), int(out), float(cost))
+    return _totals(int(versions), sum(latest.values()), latest, int(inp), int(image), int(out), float(cost),
+                   {"by_quality": by_quality, "by_rule": by_rule, "repairs": repairs})
 
 
 def print_state(state: dict[str, Any]) -> None:
@@ -101,6 +117,7 @@ def print_state(state: dict[str, Any]) -> None:
     print(f"records: {r['versions']} versions of {r['clips']} clips; latest: {latest}")
     print(f"tokens: {r['input_tokens']} input ({r['image_tokens']} image), {r['output_tokens']} output; "
           f"cost ${r['cost_usd']:.6f}")
+    print(quality_lines(r["quality"]))
 
 
 def table(headers: list[str], rows: list[list[Any]], indent: str = "") -> str:

@@ -31,6 +31,7 @@ def make_app(settings: Settings, review: ReviewSettings, host: str, tokens: tupl
     app[REVIEW] = Review(settings, review, store, open_blobstore(settings.blob_url), guard, templates())
     app.router.add_get("/", pages.gallery)
     app.router.add_get("/clips/{clip_id}", pages.clip)
+    app.router.add_post("/clips/{clip_id}/verdict", pages.verdict)
     app.router.add_get("/grids/{sha}.jpg", pages.grid)
     app.router.add_get("/failures", reports.failures)
     app.router.add_get("/stats", reports.stats_page)

@@ -7,30 +7,33 @@ from typing import get_args
 
 from aiohttp import web
 
-from shared.messages import CaptionStatus, HintSource
+from shared.messages import CaptionStatus, HintSource, Quality, Verdict
+from shared.qa.rules import RULES
 from shared.store.browse import GalleryFilter
 
 STATUSES: tuple[str, ...] = get_args(CaptionStatus)
 HINT_SOURCES: tuple[str, ...] = get_args(HintSource)
+QUALITIES: tuple[str, ...] = get_args(Quality)
+VERDICTS: tuple[str, ...] = get_args(Verdict)
+# Parameters with a fixed set of values, and the values.
+_CHOICES = {"status": STATUSES, "hint_source": HINT_SOURCES, "quality": QUALITIES, "rule": tuple(RULES),
+            "verdict": VERDICTS}
 _TEXT_FIELDS = ("model", "prompt_version", "video_id", "text")
 
 
 def from_query(query: Mapping[str, str]) -> GalleryFilter:
     """Raises HTTPBadRequest naming the parameter when a value is not one the records can hold."""
-    status = query.get("status") or None
-    hint_source = query.get("hint_source") or None
-    if status is not None and status not in STATUSES:
-        raise web.HTTPBadRequest(text=f"status must be one of {', '.join(STATUSES)}")
-    if hint_source is not None and hint_source not in HINT_SOURCES:
-        raise web.HTTPBadRequest(text=f"hint_source must be one of {', '.join(HINT_SOURCES)}")
+    chosen = {name: query.get(name) or None for name in _CHOICES}
+    for name, value in chosen.items():
+        if value is not None and value not in _CHOICES[name]:
+            raise web.HTTPBadRequest(text=f"{name} must be one of {', '.join(_CHOICES[name])}")
     texts = {name: (query.get(name) or "").strip() or None for name in _TEXT_FIELDS}
-    return GalleryFilter(status=status, hint_source=hint_source,  # type: ignore[arg-type]
-                         several_versions=query.get("versions") == "several", **texts)
+    return GalleryFilter(several_versions=query.get("versions") == "several", **chosen, **texts)  # type: ignore[arg-type]
 
 
 def to_query(where: GalleryFilter) -> dict[str, str]:
     """The non-empty filters, as query parameters (the inverse of from_query)."""
-    out = {name: value for name in ("status", "hint_source", *_TEXT_FIELDS) if (value := getattr(where, name))}
+    out = {name: value for name in (*_CHOICES, *_TEXT_FIELDS) if (value := getattr(where, name))}
     return {**out, "versions": "several"} if where.several_versions else out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
@@ -11,10 +11,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from review import filters
 from review.diff import word_diff
 from review.web import blocking, render, state
+from shared.qa.rules import RULES
 from shared.stats import CAPTION_TYPES
-from shared.store import browse
+from shared.store import browse, quality
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+REVIEWER_COOKIE = "mira_reviewer"
 
 
 async def gallery(request: web.Request) -> web.Response:
@@ -26,7 +28,8 @@ async def gallery(request: web.Request) -> web.Response:
     next_url = None if page.next_after is None else "/?" + urlencode({**query, "after": str(page.next_after)})
     return render(request, "gallery.html", page=page, where=where, query=query, next_url=next_url,
                   first_page="after" not in request.query, statuses=filters.STATUSES,
-                  hint_sources=filters.HINT_SOURCES, caption_types=CAPTION_TYPES)
+                  hint_sources=filters.HINT_SOURCES, qualities=filters.QUALITIES, rules=list(RULES),
+                  verdicts=filters.VERDICTS, caption_types=CAPTION_TYPES)
 
 
 async def clip(request: web.Request) -> web.Response:
@@ -40,7 +43,30 @@ async def clip(request: web.Request) -> web.Response:
     old, new = versions[numbers.index(a)], versions[numbers.index(b)]
     diffs = {t: word_diff(getattr(old, t), getattr(new, t)) for t in CAPTION_TYPES}
     return render(request, "clip.html", clip_id=clip_id, versions=versions, a=a, b=b, diffs=diffs,
-                  caption_types=CAPTION_TYPES, latest=versions[-1])
+                  caption_types=CAPTION_TYPES, latest=versions[-1],
+                  reviewer=request.cookies.get(REVIEWER_COOKIE, ""))
+
+
+async def verdict(request: web.Request) -> web.Response:
+    """A reviewer accepts or rejects one version (or clears the verdict); who and when are kept with it,
+    and the name is remembered for the next one."""
+    clip_id = request.match_info["clip_id"]
+    review = state(request)
+    form = await request.post()
+    if not review.guard.csrf_ok(request, str(form.get("csrf", ""))):
+        raise web.HTTPForbidden(text="the form's CSRF token is missing or stale: reload the page and try again")
+    given, version, by = (str(form.get(k, "")).strip() for k in ("verdict", "version", "by"))
+    if given not in ("accepted", "rejected", ""):
+        raise web.HTTPBadRequest(text="verdict must be accepted, rejected or empty (clear)")
+    if not version.isdigit():
+        raise web.HTTPBadRequest(text="version must be a version number")
+    if not by or len(by) > 80:
+        raise web.HTTPBadRequest(text="say who you are (reviewer, at most 80 characters)")
+    if not await blocking(quality.set_verdict, review.store.engine, clip_id, int(version), given or None, by):
+        raise web.HTTPNotFound(text=f"clip {clip_id} has no version {version}")
+    response = web.HTTPSeeOther(f"/clips/{quote(clip_id, safe='')}")
+    response.set_cookie(REVIEWER_COOKIE, by, httponly=True, samesite="Strict", path="/")
+    raise response
 
 
 def _version(request: web.Request, name: str, default: int, numbers: list[int]) -> int:

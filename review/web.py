@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import jinja2
 from aiohttp import web
 
+from review import highlight
 from review.auth import Guard
 from review.settings import ReviewSettings
 from shared.blobstore import BlobStore
@@ -58,4 +59,5 @@ def templates() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters["words"] = lambda text: len(text.split()) if text else 0
+    env.filters["marked"] = highlight.pieces  # caption text with the quality rules' offending words
     return env

@@ -23,8 +23,14 @@ from shared.redact import PublicUri, Redacted, public_uri
 
 SCHEMA_VERSION: Literal[1] = 1
 
-HintSource = Literal["manifest", "model", "none"]
+# "caption_model": no hint source gave a short caption, so the caption model wrote it in the same call.
+HintSource = Literal["manifest", "model", "none", "caption_model"]
 CaptionStatus = Literal["success", "truncated", "refused", "failed"]
+Quality = Literal["ok", "suspect"]
+# What one repair did: its answer was kept and passes every rule, was kept with fewer problems, or was no
+# better than the first answer (or unusable), which was kept.
+RepairOutcome = Literal["repaired", "improved", "kept_first"]
+Verdict = Literal["accepted", "rejected"]
 SampleMode = Literal["auto", "exact", "keyframe"]
 
 
@@ -142,14 +148,33 @@ class HintReady(GridReady):
     hint: Hint
 
 
+GPT_PARTS = ("dense_caption", "main_object_caption", "background_caption", "camera_caption", "style_caption")
+
+
 class Captions(Part):
-    """The five GPT-written caption types of MiraData (the hint is the sixth, short_caption)."""
+    """The five GPT-written caption types of MiraData; the sixth, short_caption, is the hint, or written by
+    the caption model in the same call when no hint source gave one (then set here)."""
 
     dense_caption: str
     main_object_caption: str
     background_caption: str
     camera_caption: str
     style_caption: str
+    short_caption: str | None = None
+
+    def parts(self) -> dict[str, str]:
+        """The model-written parts by column name (short_caption only when the model wrote it)."""
+        out = {name: getattr(self, name) for name in GPT_PARTS}
+        return out if self.short_caption is None else {"short_caption": self.short_caption, **out}
+
+
+class QualityReason(Part):
+    """Why a caption answer is suspect: the rule, the part it found the problem in, and a one-line detail
+    that quotes the offending words ("talks about the grid: \"across the eight frames\"")."""
+
+    rule: str
+    field: str
+    detail: str
 
 
 class Usage(Part):
@@ -167,7 +192,11 @@ class CaptionResult(HintReady):
     captions: Captions | None = None
     model: str
     prompt_version: str
-    usage: Usage = Usage()
+    usage: Usage = Usage()  # every call this delivery paid for (a repair included)
+    quality: Quality | None = None  # None: not checked (results of a Mira without quality checks)
+    quality_reasons: list[QualityReason] = []
+    repair: RepairOutcome | None = None  # None: no repair was asked
+    repair_reasons: list[QualityReason] = []  # what the repair was asked to fix
 
 
 class CaptionRecord(Part):
@@ -207,11 +236,22 @@ class CaptionRecord(Part):
     created_at: datetime
     job_id: str
     request_id: str
+    # Quality (null for versions written before the checks existed, until `mira qa recheck`), the repair,
+    # a hash of the dense caption (the duplicate rule's index) and a reviewer's verdict on this version.
+    quality: Quality | None = None
+    quality_reasons: list[QualityReason] | None = None
+    repair: RepairOutcome | None = None
+    repair_reasons: list[QualityReason] | None = None
+    text_hash: str | None = None
+    verdict: Verdict | None = None
+    verdict_by: str | None = None
+    verdict_at: datetime | None = None
 
     def as_captions(self) -> Captions | None:
         if self.status != "success":
             return None
-        return Captions(**{name: getattr(self, name) for name in Captions.model_fields})
+        short = self.short_caption if self.hint_source == "caption_model" else None
+        return Captions(**{name: getattr(self, name) for name in GPT_PARTS}, short_caption=short)
 
 
 class RecaptionRequest(Message):
@@ -227,6 +267,9 @@ class RecaptionRequest(Message):
     model_is: str | None = None
     status_in: list[CaptionStatus] = []
     created_before: datetime | None = None
+    quality: Quality | None = None
+    rule: str | None = None  # newest versions that a quality rule of this name flagged
+    verdict: Verdict | None = None
     model: str | None = None  # model to caption with; None keeps the configured default
     rerender_grids: bool = False
 

@@ -7,7 +7,7 @@ result line is mapped back by its custom_id. The custom_id hashes model, prompt 
 so identical requests share one line, and a ledger in the record store remembers which batch holds which
 custom_id: a message redelivered after a restart, or to another replica, reads the batch already paid for
 instead of submitting again.
-A reply that needs repair is repaired live; a failed or expired batch hands its clips back to the
+A reply that needs repair (unusable, or suspect by the quality rules) is repaired live; a failed or expired batch hands its clips back to the
 runtime to retry (nothing was billed for them).
 """
 
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 import prompt
 from services.caption import reply, request
 from services.caption.budget import BudgetGate, Reservation, StoreTally
-from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
+from services.caption.captioner import Ask, BeforeSend, Captioner, CaptionOutcome
 from services.caption.errors import fail_fast, reject, retryable, retryable_status
 from services.caption.settings import CaptionSettings
 from shared.messages import Usage
@@ -87,6 +87,7 @@ class Pending:
     grid_w: int
     grid_h: int
     line: asyncio.Future[dict[str, Any]]  # the result line's response: {status_code, body}
+    short: bool = False  # asks for the short caption too (no hint)
     held: Reservation | None = None  # its worst-case cost, held against the budget
     batch_id: str | None = None  # the batch that holds it, once submitted (here or by another replica)
     outcome: asyncio.Task[CaptionOutcome] | None = field(default=None)
@@ -119,7 +120,8 @@ class BatchCaptioner:
         p = self.pending.get(cid)
         if p is None:
             msgs = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured=True)
-            p = Pending(cid, model, msgs, grid_w, grid_h, asyncio.get_running_loop().create_future())
+            p = Pending(cid, model, msgs, grid_w, grid_h, asyncio.get_running_loop().create_future(),
+                        short=prompt.writes_short(hint))
             self.pending[cid] = p  # before any await: a duplicate arriving meanwhile joins this one
             try:
                 await self._enter(p, before_send)
@@ -145,6 +147,10 @@ class BatchCaptioner:
             self.gathered.append(p)
             self._gather()
 
+    async def repair(self, *args: Any, **kwargs: Any) -> CaptionOutcome:
+        """Quality repairs go live: one call, and the clip waits for nothing else."""
+        return await self.live.repair(*args, **kwargs)
+
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -168,7 +174,7 @@ class BatchCaptioner:
         if not batch:
             return
         lines = [json.dumps({"custom_id": p.cid, "method": "POST", "url": ENDPOINT,
-                             "body": request.body(p.model, p.msgs, self.s)}) for p in batch]
+                             "body": request.body(p.model, p.msgs, self.s, p.short)}) for p in batch]
         try:
             upload = await self.client.files.create(
                 file=("mira-captions.jsonl", io.BytesIO("\n".join(lines).encode())), purpose="batch")
@@ -264,8 +270,8 @@ class BatchCaptioner:
                 raise RetryLater(f"batch line answered {status}: {message}")
             raise reject(status, message)
         try:
-            return await self.live.finish(p.model, p.msgs, True, p.grid_w, p.grid_h,
-                                          reply.read_reply(body, structured=True), usage)
+            ask = Ask(p.model, p.msgs, True, p.grid_w, p.grid_h, p.short)
+            return await self.live.finish(ask, reply.read_reply(body, True, p.short), usage)
         except openai.APIStatusError as exc:
             raise fail_fast(exc) from exc
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import openai
@@ -41,6 +41,19 @@ class CaptionOutcome:
     model: str
     prompt_version: str
     usage: Usage
+    calls: int = 1  # billed exchanges: 2 when an unusable first reply was repaired
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One request as sent: the model, the conversation, how the reply is read, the grid it is about."""
+
+    model: str
+    msgs: list[dict[str, Any]]
+    structured: bool
+    grid_w: int
+    grid_h: int
+    short: bool  # the short caption is asked for too (no hint)
 
 
 def rejects_json_schema(exc: openai.BadRequestError) -> bool:
@@ -70,60 +83,79 @@ class Captioner:
         request.check_grid(grid_jpeg, grid_w, grid_h)
         structured = model not in self.plain_models
         msgs = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured)
+        ask = Ask(model, msgs, structured, grid_w, grid_h, prompt.writes_short(hint))
         try:
-            verdict, usage = await self._ask(model, msgs, structured, grid_w, grid_h, Usage(), before_send)
-            return await self.finish(model, msgs, structured, grid_w, grid_h, verdict, usage)
+            verdict, usage = await self._ask(ask, Usage(), before_send)
+            return await self.finish(ask, verdict, usage)
         except openai.BadRequestError as exc:
             if not (structured and rejects_json_schema(exc)):
                 raise fail_fast(exc) from exc
-            log.warning("%s rejects json_schema output (%s); using numbered-list replies for model %s",
-                        self.s.openai_base_url or "the API", exc.message, model)
-            self.plain_models.add(model)
+            self._plain(model, exc)
             return await self.caption(grid_jpeg, grid_w, grid_h, hint, model, before_send)
         except openai.APIStatusError as exc:
             raise fail_fast(exc) from exc
 
-    async def finish(self, model: str, msgs: list[dict[str, Any]], structured: bool, grid_w: int, grid_h: int,
-                     verdict: Verdict, usage: Usage) -> CaptionOutcome:
+    async def repair(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None, model: str,
+                     answer: Captions, problems: list[str], before_send: BeforeSend | None = None) -> CaptionOutcome:
+        """One call asking again with the suspect answer and its problems: its outcome as it is (an unusable
+        reply is not repaired again: a question is asked at most twice)."""
+        request.check_grid(grid_jpeg, grid_w, grid_h)
+        structured = model not in self.plain_models
+        sent = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured)
+        msgs = request.quality_repair_messages(sent, answer, structured, problems)
+        ask = Ask(model, msgs, structured, grid_w, grid_h, prompt.writes_short(hint))
+        try:
+            verdict, usage = await self._ask(ask, Usage(), before_send)
+        except openai.APIStatusError as exc:
+            raise fail_fast(exc) from exc
+        return CaptionOutcome(verdict.status, verdict.reason, verdict.captions, model, prompt.PROMPT_VERSION, usage)
+
+    def _plain(self, model: str, exc: openai.BadRequestError) -> None:
+        log.warning("%s rejects json_schema output (%s); using numbered-list replies for model %s",
+                    self.s.openai_base_url or "the API", exc.message, model)
+        self.plain_models.add(model)
+
+    async def finish(self, ask: Ask, verdict: Verdict, usage: Usage) -> CaptionOutcome:
         """The outcome of a first reply: repaired once (live) when it was unusable, else as it is."""
+        calls = 1
         if verdict.status == "failed" and verdict.repairable:
             log.info("unusable caption reply (%s); asking once more with a repair", verdict.reason)
-            msgs = request.repair_messages(msgs, verdict.content, verdict.reason or "")
-            verdict, usage = await self._ask(model, msgs, structured, grid_w, grid_h, usage)
+            again = replace(ask, msgs=request.repair_messages(ask.msgs, verdict.content, verdict.reason or ""))
+            verdict, usage = await self._ask(again, usage)
+            calls = 2
             if verdict.status == "failed":
                 verdict = Verdict("failed", reason=f"after one repair: {verdict.reason}")
-        return CaptionOutcome(verdict.status, verdict.reason, verdict.captions, model,
-                              prompt.PROMPT_VERSION, usage)
+        return CaptionOutcome(verdict.status, verdict.reason, verdict.captions, ask.model,
+                              prompt.PROMPT_VERSION, usage, calls)
 
-    async def _ask(self, model: str, msgs: list[dict[str, Any]], structured: bool, grid_w: int, grid_h: int,
-                   usage: Usage, before_send: BeforeSend | None = None) -> tuple[Verdict, Usage]:
+    async def _ask(self, ask: Ask, usage: Usage, before_send: BeforeSend | None = None) -> tuple[Verdict, Usage]:
         """One billed exchange (with the limiter's retries): its verdict and the usage so far."""
-        tokens = request.rate_tokens(model, msgs, grid_w, grid_h, self.s)
-        held = await self.budget.reserve(request.worst_cost(model, tokens, self.s))
+        tokens = request.rate_tokens(ask.model, ask.msgs, ask.grid_w, ask.grid_h, self.s)
+        held = await self.budget.reserve(request.worst_cost(ask.model, tokens, self.s))
         spent = Usage()
 
         async def send(held_back: bool) -> LegacyAPIResponse[Any]:
             if before_send is not None:
                 await before_send(held_back or held.waited)
-            return await self._send(model, msgs, structured)
+            return await self._send(ask)
 
         try:
             raw = await self.limiter.call(send, tokens)
             body = raw.http_response.json()
-            image = image_tokens(model, grid_w, grid_h, self.s.caption_image_detail)
-            spent = reply.usage_from(body, model, image)
+            image = image_tokens(ask.model, ask.grid_w, ask.grid_h, self.s.caption_image_detail)
+            spent = reply.usage_from(body, ask.model, image)
             self.limiter.settle(tokens, spent.input_tokens + spent.output_tokens)
         finally:
             await self.budget.settle(held, spent.cost_usd)
-        return reply.read_reply(body, structured), reply.add(usage, spent)
+        return reply.read_reply(body, ask.structured, ask.short), reply.add(usage, spent)
 
-    async def _send(self, model: str, msgs: list[dict[str, Any]], structured: bool) -> LegacyAPIResponse[Any]:
-        body: dict[str, Any] = {"messages": msgs, **request.options(self.s)}
-        if structured:
+    async def _send(self, ask: Ask) -> LegacyAPIResponse[Any]:
+        body: dict[str, Any] = {"messages": ask.msgs, **request.options(self.s)}
+        if ask.structured:
             # The schema `parse` would build on every call, built once; our own reply parser reads the body.
-            body["response_format"] = request.response_format()
+            body["response_format"] = request.response_format(ask.short)
         # Sent as `extra_body`, which the SDK merges into the request JSON as it is: passed as parameters,
         # the messages and schema go through its type-directed transform, a quarter of this stage's CPU per
         # call for a body it leaves unchanged. (`messages=[]` is only the required parameter, replaced.)
         return await self.client.chat.completions.with_raw_response.create(  # type: ignore[call-overload]
-            model=model, messages=[], extra_body=body)
+            model=ask.model, messages=[], extra_body=body)

@@ -3,7 +3,8 @@
 Before paying for a call it looks for an answer already paid for with the same grid, hint, prompt version
 and model (a successful record, or the answer log written before each result is published), and it asks
 each question once however many deliveries carry it, in this process or in other replicas (onecall.py),
-so redelivered messages, rebalances and unchanged recaptions never pay twice.
+so redelivered messages, rebalances and unchanged recaptions never pay twice. Every answer is checked by
+the quality rules and a suspect one repaired once (repair.py) before the result goes to the sink.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import prompt
 from services.caption.batch import BatchCaptioner, captioner_for
 from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
 from services.caption.onecall import OneCall, Question
+from services.caption.repair import Repairs
 from services.caption.settings import CaptionSettings
 from shared.blobstore import open_blobstore
 from shared.messages import CaptionResult, HintReady
@@ -42,6 +44,8 @@ class CaptionStage(Stage[HintReady]):
         self.captioner = captioner_for(self.settings, self.store.engine)
         self.batch = isinstance(self.captioner, BatchCaptioner)
         self.one_call = OneCall(self.store, self.settings, ctx.run_blocking)
+        self.repairs = Repairs(self.settings, self.store, self.one_call, self.captioner, self.blobs.get,
+                               ctx.run_blocking, ctx.registry)
         self.calls = Counter("mira_caption_calls", "Clips by how their captions were obtained (model, reused)",
                              ["how"], registry=ctx.registry)
 
@@ -56,9 +60,12 @@ class CaptionStage(Stage[HintReady]):
 
         outcome, paid = await self.one_call.ask(question, call)
         self.calls.labels("model" if paid else "reused").inc()
-        return CaptionResult(**message.model_dump(), status=outcome.status, reason=outcome.reason,
-                             captions=outcome.captions, model=outcome.model,
-                             prompt_version=outcome.prompt_version, usage=outcome.usage)
+        checked = await self.repairs.check(message, question, outcome)
+        kept = checked.outcome
+        return CaptionResult(**message.model_dump(), status=kept.status, reason=kept.reason, captions=kept.captions,
+                             model=kept.model, prompt_version=kept.prompt_version, usage=checked.usage,
+                             quality=checked.quality, quality_reasons=checked.reasons, repair=checked.repair,
+                             repair_reasons=checked.repair_reasons)
 
     def in_flight_limit(self, default: int) -> int:
         """Enough clips in hand to keep the request budget busy at the observed latency (or fill a batch)."""

@@ -1,4 +1,6 @@
 """One model call per question (grid, hint, prompt version, model), however many deliveries ask it at once.
+A quality repair of that answer is a question of its own (`Question.repair`), asked and logged the same way,
+so a redelivery reuses the repair too instead of paying for a second one.
 
 Within a process, deliveries of one question share a single flight: the first runs it, the others await
 its outcome (a refetch after a rebalance, or two jobs over one grid). Across replicas, the flight first
@@ -55,10 +57,18 @@ class Question:
     hint: str | None
     prompt_version: str
     model: str
+    repair: bool = False  # the quality repair of this question's answer
 
     @property
     def key(self) -> str:
-        return answer_key(self.grid_sha256, self.hint, self.prompt_version, self.model)
+        return answer_key(self.grid_sha256, self.hint, self.prompt_version, self.model, self.repair)
+
+    @property
+    def fields(self) -> tuple[str, str | None, str, str]:
+        return self.grid_sha256, self.hint, self.prompt_version, self.model
+
+    def repairing(self) -> Question:
+        return replace(self, repair=True)
 
     def reused(self, captions: Captions) -> CaptionOutcome:
         return CaptionOutcome("success", None, captions, self.model, self.prompt_version, Usage())
@@ -169,25 +179,23 @@ class OneCall:
     def _look_and_claim(self, q: Question) -> tuple[Captions | None, claims.Taken | None]:
         """One trip to the store (blocking): the answer if it is paid for already; else the claim and, once it
         is ours, a second look, for an answer that landed between the first look and the claim."""
-        fields = (q.grid_sha256, q.hint, q.prompt_version, q.model)
-        if (paid := self.store.paid_answer(*fields)) is not None:
+        if (paid := self.store.paid_answer(*q.fields, q.repair)) is not None:
             return paid, None
         if (taken := claims.take(self.store.engine, q.key, self.owner, self.lease_s)) is None:
             return None, None
         try:
-            return self.store.paid_answer(*fields), taken
+            return self.store.paid_answer(*q.fields, q.repair), taken
         except BaseException:
             claims.release(self.store.engine, q.key, self.owner)
             raise
 
     async def _paid(self, q: Question) -> Captions | None:
-        found: Captions | None = await self.run(self.store.paid_answer, q.grid_sha256, q.hint, q.prompt_version,
-                                                q.model)
+        found: Captions | None = await self.run(self.store.paid_answer, *q.fields, q.repair)
         return found
 
     def _log_answer(self, _key: str, answer: tuple[Question, Captions]) -> None:
         q, captions = answer
-        self.store.remember_answer(q.grid_sha256, q.hint, q.prompt_version, q.model, captions, self.owner)
+        self.store.remember_answer(*q.fields, captions, self.owner, q.repair)
 
     async def _remember(self, q: Question, captions: Captions) -> bool:
         """Log the answer and release the claim with it, in one transaction, now or (the store down) once it

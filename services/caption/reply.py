@@ -27,7 +27,8 @@ class Verdict:
     content: str | None = None  # the reply text, shown back to the model in a repair
 
 
-def read_reply(body: dict[str, Any], structured: bool) -> Verdict:
+def read_reply(body: dict[str, Any], structured: bool, short: bool = False) -> Verdict:
+    """`short`: the request asked for the short caption too (no hint)."""
     choices = body.get("choices") or []
     if not choices:
         return Verdict("failed", reason="the reply has no choices", repairable=True)
@@ -44,20 +45,21 @@ def read_reply(body: dict[str, Any], structured: bool) -> Verdict:
         return Verdict("refused", reason=f"model refused: {message['refusal']}")
     if not content:
         return Verdict("failed", reason="the reply is empty", repairable=True)
-    fields = _structured(content) if structured else parse_numbered_list(content)
+    wanted = (*FIELDS, "short_caption") if short else FIELDS
+    fields = _structured(content, short) if structured else parse_numbered_list(content, wanted)
     if isinstance(fields, str):
         return Verdict("failed", reason=fields, repairable=True, content=content)
-    empty = [name for name in FIELDS if not str(fields.get(name) or "").strip()]
+    empty = [name for name in wanted if not str(fields.get(name) or "").strip()]
     if empty:
         return Verdict("failed", reason=f"empty or missing caption fields: {', '.join(empty)}",
                        repairable=True, content=content)
-    return Verdict("success", Captions(**{name: str(fields[name]).strip() for name in FIELDS}))
+    return Verdict("success", Captions(**{name: str(fields[name]).strip() for name in wanted}))
 
 
-def _structured(content: str) -> dict[str, Any] | str:
+def _structured(content: str, short: bool) -> dict[str, Any] | str:
     """The fields of a JSON reply, or why they cannot be read."""
     try:
-        return prompt.OUTPUT_SCHEMA.model_validate_json(content).model_dump()
+        return prompt.output_schema(short).model_validate_json(content).model_dump()
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "reply"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 from typing import Any, cast
 
 from openai.lib._parsing import type_to_response_format_param
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 
 import prompt
 from services.caption.settings import CaptionSettings
-from shared.messages import Usage
+from shared.messages import Captions, Usage
 from shared.modelcall import data_url
 from shared.runtime.errors import BadInput
 from shared.vision_models import cost_usd, image_tokens
@@ -52,6 +53,17 @@ def repair_messages(sent: list[dict[str, Any]], reply: str | None, problem: str)
             {"role": "user", "content": prompt.repair_instruction(problem)}]
 
 
+def quality_repair_messages(sent: list[dict[str, Any]], answer: Captions, structured: bool,
+                            problems: list[str]) -> list[dict[str, Any]]:
+    """The conversation again, with the suspect answer as the model gave it and the problems to fix."""
+    fields = answer.parts()
+    if "short_caption" in fields:  # in the schema's order
+        fields = {**{k: v for k, v in fields.items() if k != "short_caption"}, "short_caption": fields["short_caption"]}
+    given = json.dumps(fields) if structured else "\n\n".join(f"{n}. {v}" for n, v in enumerate(fields.values(), 1))
+    return [*sent, {"role": "assistant", "content": given},
+            {"role": "user", "content": prompt.quality_repair_instruction(problems)}]
+
+
 def options(settings: CaptionSettings) -> dict[str, Any]:
     """Request options besides model and messages."""
     extra: dict[str, Any] = {"max_completion_tokens": settings.caption_max_output_tokens}
@@ -65,15 +77,15 @@ def _response_format(schema: type[BaseModel]) -> dict[str, Any]:
     return cast(dict[str, Any], type_to_response_format_param(schema))
 
 
-def response_format() -> dict[str, Any]:
-    """The strict json_schema `chat.completions.parse(response_format=OUTPUT_SCHEMA)` sends, built once
-    (building it took about a millisecond of every call)."""
-    return _response_format(prompt.OUTPUT_SCHEMA)
+def response_format(short: bool = False) -> dict[str, Any]:
+    """The strict json_schema `chat.completions.parse(response_format=...)` sends, built once per variant
+    (building it took about a millisecond of every call); `short`: the schema with the short caption."""
+    return _response_format(prompt.output_schema(short))
 
 
-def body(model: str, msgs: list[dict[str, Any]], settings: CaptionSettings) -> dict[str, Any]:
+def body(model: str, msgs: list[dict[str, Any]], settings: CaptionSettings, short: bool = False) -> dict[str, Any]:
     """The JSON body of a structured request (for batch files)."""
-    return {"model": model, "messages": msgs, **options(settings), "response_format": response_format()}
+    return {"model": model, "messages": msgs, **options(settings), "response_format": response_format(short)}
 
 
 def text_tokens(msgs: list[dict[str, Any]]) -> int:

@@ -11,10 +11,11 @@ from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
+from shared.qa.settings import QualitySettings
 from shared.settings import CaptionModelSetting
 
 
-class CaptionSettings(CaptionModelSetting):
+class CaptionSettings(QualitySettings, CaptionModelSetting):
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"))
     openai_base_url: str | None = Field(

@@ -13,12 +13,13 @@ from shared.store.records import RecordStore
 def selected(store: RecordStore, request: RecaptionRequest) -> Iterator[CaptionRecord]:
     """The newest version of every clip the request selects (selectors combine with AND)."""
     narrowed = bool(request.clip_ids or request.prompt_version_not or request.model_is or request.status_in
-                    or request.created_before)
+                    or request.created_before or request.quality or request.rule or request.verdict)
     if not (request.all or narrowed):
         raise BadInput("the request selects nothing: set all=true or at least one selector")
     return store.select(clip_ids=request.clip_ids, prompt_version_not=request.prompt_version_not,
                         model_is=request.model_is, status_in=request.status_in,
-                        created_before=request.created_before)
+                        created_before=request.created_before, quality_is=request.quality, rule=request.rule,
+                        verdict=request.verdict)
 
 
 def job_for(record: CaptionRecord, request: RecaptionRequest) -> ClipJob:

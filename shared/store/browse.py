@@ -16,12 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from shared.messages import CaptionRecord, Captions, CaptionStatus, HintSource
+from shared.messages import GPT_PARTS, CaptionRecord, CaptionStatus, HintSource, Quality, Verdict
+from shared.store import quality as qa
 from shared.store.records import RecordStore, _is_newest, _select, _to_model
 from shared.store.schema import RECORD_COLUMNS, records
 
 _STREAM_BATCH = 2000
-_CAPTION_COLUMNS = ("short_caption", *Captions.model_fields)
+_CAPTION_COLUMNS = ("short_caption", *GPT_PARTS)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class GalleryFilter:
     video_id: str | None = None
     text: str | None = None  # case-insensitive substring of any caption type
     several_versions: bool = False  # clips recaptioned at least once
+    quality: Quality | None = None
+    rule: str | None = None  # a quality rule among the reasons
+    verdict: Verdict | None = None
 
     def conditions(self, r: NamedFromClause) -> list[ColumnElement[bool]]:
         exact = {
@@ -46,7 +50,7 @@ class GalleryFilter:
             conds.append(sa.or_(*(r.c[t].icontains(self.text, autoescape=True) for t in _CAPTION_COLUMNS)))
         if self.several_versions:
             conds.append(r.c.version > 1)
-        return conds
+        return conds + qa.conditions(r, self.quality, self.rule, self.verdict)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ FORMATS: tuple[Format, ...] = ("jsonl", "csv", "parquet")
 MIRADATA_COLUMNS = ("timestamp", "seconds", "frame_number", "framestamp")
 # MiraData's derived columns sit beside the clip range they describe.
 COLUMNS: tuple[str, ...] = (*RECORD_COLUMNS[:5], *MIRADATA_COLUMNS, *RECORD_COLUMNS[5:])
-_LISTS = ("timestamp", "framestamp", "frame_times_s")
+_LISTS = ("timestamp", "framestamp", "frame_times_s", "quality_reasons", "repair_reasons")
+_TIMES = ("created_at", "verdict_at")
+_REASONS = pa.list_(pa.struct([("rule", pa.string()), ("field", pa.string()), ("detail", pa.string())]))
 
 _FLOATS = ("start_s", "end_s", "seconds", "fps", "duration_s", "cost_usd")
 _INTS = ("frame_number", "width", "height", "version", "input_tokens", "image_tokens", "output_tokens")
@@ -38,6 +40,9 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "framestamp": pa.list_(pa.int64()),
     "frame_times_s": pa.list_(pa.float64()),
     "created_at": pa.timestamp("us", tz="UTC"),
+    "verdict_at": pa.timestamp("us", tz="UTC"),
+    "quality_reasons": _REASONS,
+    "repair_reasons": _REASONS,
 }
 _ARROW_CHUNK = 1024
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -85,7 +90,7 @@ def export(records: Iterable[CaptionRecord], fmt: Format, path: Path, group_rows
 def _write_jsonl(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
     count = 0
     for count, row in enumerate(rows, 1):
-        row["created_at"] = row["created_at"].isoformat()
+        row.update({name: _iso(row[name]) for name in _TIMES})
         out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return count
 
@@ -95,9 +100,14 @@ def _write_csv(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
     writer.writeheader()
     count = 0
     for count, row in enumerate(rows, 1):
-        row.update({name: json.dumps(row[name]) for name in _LISTS}, created_at=row["created_at"].isoformat())
+        row.update({name: json.dumps(row[name]) for name in _LISTS if row[name] is not None})
+        row.update({name: _iso(row[name]) for name in _TIMES})
         writer.writerow({name: _inert(value) for name, value in row.items()})  # None: an empty field
     return count
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if value is not None else None
 
 
 def _inert(value: Any) -> Any:

@@ -5,8 +5,8 @@ inside the writers' lock (SQLite BEGIN IMMEDIATE, a PostgreSQL advisory lock), a
 back with the transaction, so a migration is applied completely or not at all.
 
 To change the schema: append a Migration with the next number that alters existing databases, and
-change schema.py to match. Migration 1 builds the first-release tables from schema.py; once a later
-migration alters them, give migration 1 its own frozen copy of those first-release tables.
+change schema.py to match. Migrations 1 and 2 build the first-release tables from frozen copies
+(first_release.py): migration 6 altered them, and a new database must get there by the same steps.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from shared.store import engine as engines
+from shared.store import first_release
 from shared.store.schema import (
     batch_ledger,
     budget_tallies,
@@ -39,11 +40,11 @@ class Migration:
 
 
 def _create_caption_records(conn: Connection) -> None:
-    records.create(conn)
+    first_release.records.create(conn)
 
 
 def _create_model_answers(conn: Connection) -> None:
-    model_answers.create(conn)
+    first_release.model_answers.create(conn)
 
 
 def _create_replica_coordination(conn: Connection) -> None:
@@ -60,10 +61,27 @@ def _create_job_identities(conn: Connection) -> None:
 
 
 def _create_review_indexes(conn: Connection) -> None:
-    """Databases made by migration 1 from today's schema.py already have them: checkfirst."""
+    """Databases made by migration 1 from an older schema.py already have them: checkfirst."""
     for index in records.indexes:
         if index.name in ("ix_caption_records_video", "ix_caption_records_status"):
             index.create(conn, checkfirst=True)
+
+
+QUALITY_COLUMNS = ("quality", "quality_reasons", "repair", "repair_reasons", "text_hash", "verdict", "verdict_by",
+                   "verdict_at")
+
+
+def _add_quality(conn: Connection) -> None:
+    """Nullable columns only, so existing rows need no rewrite: their quality stays null until
+    `mira qa recheck` fills it (and their text hash, which the duplicate rule looks up)."""
+    for table, names in ((records, QUALITY_COLUMNS), (model_answers, ("grid_sha256", "text_hash"))):
+        for name in names:
+            column = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+    for index in (*records.indexes, *model_answers.indexes):
+        if index.name in ("ix_caption_records_text_hash", "ix_caption_records_quality", "ix_model_answers_text_hash"):
+            index.create(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -72,6 +90,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "claims, hints, budget and batch ledger shared by replicas", _create_replica_coordination),
     Migration(4, "job identities", _create_job_identities),
     Migration(5, "review gallery indexes: video and status", _create_review_indexes),
+    Migration(6, "caption quality, repair, text hash and verdict columns", _add_quality),
 )
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.selectable import NamedFromClause as Alias
 
-from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus
-from shared.store import answers, migrations, versions
+from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus, Quality, Verdict
+from shared.store import answers, migrations, quality, versions
 from shared.store import engine as engines
 from shared.store.schema import RECORD_COLUMNS, records
 
@@ -109,16 +109,18 @@ class RecordStore:
         with self.engine.connect() as conn:
             return _first(conn, stmt)
 
-    def paid_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str) -> Captions | None:
+    def paid_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str,
+                    repair: bool = False) -> Captions | None:
         """Captions already paid for with this exact grid, hint, prompt and model: from a successful record,
-        or from the answer log when the result never reached a record (a crash before the sink)."""
-        return answers.paid(self.engine, grid_sha256, hint, prompt_version, model)
+        or from the answer log when the result never reached a record (a crash before the sink). A repair's
+        answer only from the log."""
+        return answers.paid(self.engine, grid_sha256, hint, prompt_version, model, repair)
 
     def remember_answer(self, grid_sha256: str, hint: str | None, prompt_version: str, model: str,
-                        captions: Captions, releasing: str | None = None) -> None:
+                        captions: Captions, releasing: str | None = None, repair: bool = False) -> None:
         """Log a paid answer (and release `releasing`'s claim on its question with it)."""
-        answers.remember(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model), captions,
-                         releasing)
+        answers.remember(self.engine, answers.answer_key(grid_sha256, hint, prompt_version, model, repair),
+                         captions, releasing, grid_sha256)
 
     def latest(self, clip_id: str) -> CaptionRecord | None:
         stmt = (
@@ -135,11 +137,14 @@ class RecordStore:
         model_is: str | None = None,
         status_in: Iterable[CaptionStatus] = (),
         created_before: datetime | None = None,
+        quality_is: Quality | None = None,
+        rule: str | None = None,
+        verdict: Verdict | None = None,
     ) -> Iterator[CaptionRecord]:
         """Recaption selectors: the newest version of every clip whose newest version matches them all
         (no selector selects every clip). Streamed in clip id order."""
         r = records.alias("r")
-        conds: list[ColumnElement[bool]] = []
+        conds: list[ColumnElement[bool]] = quality.conditions(r, quality_is, rule, verdict)
         if prompt_version_not is not None:
             conds.append(r.c.prompt_version != prompt_version_not)
         if model_is is not None:
@@ -161,6 +166,7 @@ class RecordStore:
         prompt_version: str | None = None,
         model: str | None = None,
         status: CaptionStatus | None = None,
+        quality_is: Quality | None = None,
     ) -> Iterator[CaptionRecord]:
         """Records for export, in (clip id, version) order. Filters apply first: with "latest", each clip's
         newest version among those that match (so a run pinned to a prompt version keeps its records)."""
@@ -168,6 +174,7 @@ class RecordStore:
         def matching(t: Alias) -> list[ColumnElement[bool]]:
             conds = [] if prompt_version is None else [t.c.prompt_version == prompt_version]
             conds += [] if model is None else [t.c.model == model]
+            conds += quality.conditions(t, quality_is)
             return conds + ([] if status is None else [t.c.status == status])
 
         r = records.alias("r")

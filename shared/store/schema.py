@@ -76,6 +76,16 @@ records = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("job_id", sa.String(128), nullable=False),
     sa.Column("request_id", sa.String(128), nullable=False),
+    # Quality (migration 6). The captions of a version never change; these columns are written again only
+    # by `mira qa recheck` (quality, reasons, text hash) and by a reviewer's verdict.
+    sa.Column("quality", sa.String(8)),
+    sa.Column("quality_reasons", sa.JSON()),
+    sa.Column("repair", sa.String(16)),
+    sa.Column("repair_reasons", sa.JSON()),
+    sa.Column("text_hash", sa.String(32)),
+    sa.Column("verdict", sa.String(16)),
+    sa.Column("verdict_by", sa.String(200)),
+    sa.Column("verdict_at", UtcDateTime()),
     sa.UniqueConstraint("clip_id", "version", name="uq_caption_records_clip_version"),
     sa.UniqueConstraint("job_id", name="uq_caption_records_job"),
     # find_success: "was this exact grid already captioned with this prompt and model?"
@@ -84,6 +94,9 @@ records = sa.Table(
     # video, failed clips) from scanning every row to fill a page (migration 5 adds them to older databases).
     sa.Index("ix_caption_records_video", "video_id", "id"),
     sa.Index("ix_caption_records_status", "status", "id"),
+    # The duplicate rule: "has another grid's record this dense caption?" is one probe of this index.
+    sa.Index("ix_caption_records_text_hash", "text_hash", "grid_sha256"),
+    sa.Index("ix_caption_records_quality", "quality", "id"),
 )
 
 # Every column of a record except the surrogate key: the CaptionRecord fields, in table order.
@@ -97,6 +110,10 @@ model_answers = sa.Table(
     sa.Column("answer_key", sa.String(64), primary_key=True),  # grid, hint, prompt version and model
     sa.Column("captions", sa.JSON(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # Migration 6: answers reach the duplicate rule as soon as they are paid for, before any record has them.
+    sa.Column("grid_sha256", sa.String(64)),
+    sa.Column("text_hash", sa.String(32)),
+    sa.Index("ix_model_answers_text_hash", "text_hash", "grid_sha256"),
 )
 
 # One model call per question across replicas: the replica that inserts a question's row calls the model

@@ -8,13 +8,13 @@ import pytest
 import prompt
 from services.caption.captioner import Captioner
 from services.caption.request import estimate_usage
-from shared.messages import Captions
+from shared.messages import GPT_PARTS
 from shared.runtime.errors import BadInput
 from shared.vision_models import cost_usd, image_tokens
 from tests.caption.conftest import GRID_H, GRID_W, make_grid
 from tests.fake_openai import FakeOpenAI
 
-FIELDS = list(Captions.model_fields)
+FIELDS = list(GPT_PARTS)
 
 
 async def test_structured_output_fills_five_fields_and_records_usage(

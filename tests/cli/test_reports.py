@@ -60,7 +60,8 @@ def test_rerun_of_recorded_clips_pays_nothing_and_says_so(mira_env: dict[str, st
     assert shown["pipeline"] is None
     assert shown["records"] == {"versions": 1, "clips": 1, "latest_by_status": {"success": 1},
                                 "input_tokens": totals.input_tokens, "image_tokens": totals.image_tokens,
-                                "output_tokens": totals.output_tokens, "cost_usd": round(totals.cost_usd, 6)}
+                                "output_tokens": totals.output_tokens, "cost_usd": round(totals.cost_usd, 6),
+                                "quality": {"by_quality": {"ok": 1}, "by_rule": {}, "repairs": {}}}
     assert totals.input_tokens > 0 and totals.cost_usd > 0
 
     exported = Path(mira_env["MIRA_HOME"]) / "records.csv"

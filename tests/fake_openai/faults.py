@@ -52,6 +52,13 @@ class Faults:
     seed: int | None = None  # seeds the random draws of throttle_share and vary_hints
     vary_hints: bool = False  # hint sentences differ per request unless it asks for temperature 0
     track_callers: bool = False  # log the pid of each call's client process (see calls.py)
+    # Caption answers read like real ones (tests/qa/corpus.py); this share of grids gets a first answer with
+    # one defect (the kind chosen by the grid, from `defects`), and a quality repair of it comes back clean
+    # for the share `repairs_fix` of grids (else with the same defect again).
+    defect_share: float = 0.0
+    defects: tuple[str, ...] = ("medium", "narration", "refusal", "cut_off", "repetition", "length", "markup",
+                                "language")
+    repairs_fix: float = 1.0
 
     @staticmethod
     def from_mapping(base: Faults, values: dict[str, Any]) -> Faults:
@@ -61,6 +68,8 @@ class Faults:
             raise ValueError(f"unknown fault settings {sorted(unknown)}; known: {sorted(names)}")
         if "script" in values:
             values = {**values, "script": tuple(check_fault(s) for s in values["script"])}
+        if "defects" in values:
+            values = {**values, "defects": tuple(values["defects"])}
         if "mode" in values:
             check_fault(values["mode"])
         return replace(base, **values)

@@ -1,12 +1,16 @@
 """What the fake model says: reads a chat completion request (text, images, response format) and writes
 the reply the configured fault calls for, with usage counted from the image actually sent.
 
-The text mentions the hint and the image size it received, so a test can tell its own request's answer.
+Caption answers read like a real grid captioner's (tests/qa/corpus.py, chosen by the image sent), start
+from the hint when there is one, so a test can tell its own request's answer, and carry the short caption
+when the schema asks for it. With `Faults.defect_share` some grids get a defective first answer, and the
+quality repair of it (a request carrying the repair instruction) a clean one.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import math
@@ -17,6 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+
+import prompt
+from tests.qa import corpus
 
 HINT_REQUEST = re.compile(r"one[- ]sentence caption", re.IGNORECASE)
 
@@ -116,24 +123,44 @@ def _scene(body: dict[str, Any]) -> tuple[str, str]:
     return subject, size
 
 
-def caption_fields(body: dict[str, Any]) -> dict[str, str]:
-    subject, size = _scene(body)
-    return {
-        "dense_caption": (
-            f"The video shows {subject}, seen across a {size} grid of frames. The subject moves steadily "
-            "from left to right while waves roll in behind. Dr. Lee's red kite drifts about 2.5 meters "
-            "above the sand, e.g. near the dunes. Warm afternoon light gives the scene a calm mood."),
-        "main_object_caption": (
-            f"The main subject is {subject}. It keeps a steady pace and turns once toward the camera. "
-            "Its position shifts from the left third of the frame to the center over time."),
-        "background_caption": (
-            "The background is a wide sandy beach under a clear sky. Low dunes with sparse grass line "
-            "the right side. It is late afternoon and the weather is dry and bright."),
-        "camera_caption": (
-            "A medium-wide tracking shot follows the subject at eye level. The camera pans slowly to the "
-            "right and keeps the subject centered. There are no cuts or sudden changes of angle."),
-        "style_caption": "Naturalistic, softly lit documentary footage with warm golden tones.",
-    }
+def _grid_number(body: dict[str, Any]) -> int:
+    """A number the sent image decides (the same grid always gets the same answer)."""
+    urls = [part["image_url"].get("url", "") for m in body.get("messages", []) if isinstance(m.get("content"), list)
+            for part in m["content"] if part.get("type") == "image_url"]
+    return int(hashlib.sha256((urls[0] if urls else "").encode()).hexdigest()[:12], 16)
+
+
+def is_quality_repair(body: dict[str, Any]) -> bool:
+    head = prompt.QUALITY_REPAIR.split("{", 1)[0]
+    return any(head in t for t, _ in _parts(body))
+
+
+def defect_of(body: dict[str, Any], share: float, defects: tuple[str, ...]) -> str | None:
+    """The defect this grid's first answer carries, if any (decided by the grid, so tests can predict it)."""
+    n = _grid_number(body)
+    if not defects or (n % 1000) / 1000 >= share:
+        return None
+    return defects[(n // 1000) % len(defects)]
+
+
+def repair_fixes(body: dict[str, Any], share: float) -> bool:
+    """Whether this grid's quality repair comes back clean (drawn apart from whether it had a defect)."""
+    return ((_grid_number(body) >> 20) % 1000) / 1000 < share
+
+
+def caption_fields(body: dict[str, Any], defect: str | None = None) -> dict[str, str]:
+    subject, _ = _scene(body)
+    n = _grid_number(body)
+    answer, hint = corpus.clean(n % 100_000, short=True)
+    answer = answer.model_copy(update={
+        "dense_caption": f"The video shows {subject}. {answer.dense_caption}",
+        "main_object_caption": f"The main subject is {subject}. {answer.main_object_caption.split('. ', 1)[1]} "
+                               "Dr. Lee's red kite drifts about 2.5 meters "
+                               "above them, e.g. near the trees.",
+    })
+    if defect is not None:
+        answer = corpus.defective(answer, hint, defect, n // 7)
+    return {name: value for name, value in answer.model_dump().items() if value is not None}
 
 
 def numbered_list(fields: dict[str, str]) -> str:
@@ -170,17 +197,20 @@ def is_hint_request(body: dict[str, Any]) -> bool:
 
 
 def content_for(body: dict[str, Any], fault: str, hint_reply: str | None,
-                variant: int | None = None) -> tuple[str | None, str | None, str]:
+                variant: int | None = None, defect: str | None = None) -> tuple[str | None, str | None, str]:
     """(content, refusal, finish_reason) for an admitted request under `fault`."""
     schema = _schema(body)
     if fault == "refusal":
         return None, "I'm sorry, I can't help with describing this video.", "stop"
     if is_hint_request(body):
         return hint_sentence(body, hint_reply, fault == "long_hint", variant), None, "stop"
-    fields = caption_fields(body)
+    fields = caption_fields(body, defect)
+    short = "short_caption" in (schema or {}).get("properties", {}) or "6." in "".join(t for t, _ in _parts(body))
     if schema is not None:
         wanted = list(schema.get("properties", fields))
         fields = {k: fields.get(k, f"Text for {k}.") for k in wanted}
+    elif not short:
+        fields.pop("short_caption", None)
     if fault == "empty_field":
         fields[next(iter(fields))] = ""
     if fault == "drop_field":
@@ -196,8 +226,8 @@ def content_for(body: dict[str, Any], fault: str, hint_reply: str | None,
 
 
 def completion(body: dict[str, Any], fault: str, hint_reply: str | None,
-               variant: int | None = None) -> dict[str, Any]:
-    content, refusal, finish = content_for(body, fault, hint_reply, variant)
+               variant: int | None = None, defect: str | None = None) -> dict[str, Any]:
+    content, refusal, finish = content_for(body, fault, hint_reply, variant, defect)
     prompt, images = prompt_tokens(body)
     output = len(content or refusal or "") // 4
     return {

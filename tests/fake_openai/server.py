@@ -24,9 +24,12 @@ from tests.fake_openai.replies import (
     Recorded,
     completion,
     decode_image,
+    defect_of,
     error_body,
     is_hint_request,
+    is_quality_repair,
     prompt_tokens,
+    repair_fixes,
 )
 
 
@@ -166,9 +169,21 @@ class FakeOpenAI:
                     status = int(fault[7:])
                     reply = error_body(status, f"fake server error {status}")
                 else:
-                    reply = completion(body, fault, faults.hint_reply, self._dice.variant(faults, body))
+                    reply = completion(body, fault, faults.hint_reply, self._dice.variant(faults, body),
+                                       self._defect(body))
         self._record(path, body, auth, fault, status)
         return status, fault, reply
+
+    def _defect(self, body: dict[str, Any]) -> str | None:
+        """The defect this caption answer carries: the grid's, in a first answer; in a quality repair only
+        for the grids whose repair does not fix it (Faults.repairs_fix)."""
+        faults = self.faults
+        if is_hint_request(body) or faults.defect_share <= 0:
+            return None
+        defect = defect_of(body, faults.defect_share, faults.defects)
+        if defect is not None and is_quality_repair(body) and repair_fixes(body, faults.repairs_fix):
+            return None
+        return defect
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         try:

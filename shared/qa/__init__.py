@@ -1,0 +1,1 @@
+"""Caption quality: named rules over every caption answer (rules.py, pure) and their settings."""
