@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import sys
@@ -43,6 +44,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 async def main(argv: list[str]) -> int:
     args = parse(argv)
+    # The harness's own readers complain about every broker it kills, thousands of lines; the services'
+    # logs under the work folder say what matters.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     config = Config(clips=args.clips, replicas=dict.fromkeys(Config().replicas, args.replicas),
                     plan=Plan(tick_s=args.tick), chaos_s=args.chaos, deadline_s=args.deadline,
                     verbose=args.verbose)
