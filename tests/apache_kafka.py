@@ -100,6 +100,10 @@ class Node:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def started(self) -> bool:
+        """Running, and this start has logged "Kafka Server started" (a restarted node: once it rejoined a quorum)."""
+        return self.alive() and _logged_since(self, "Kafka Server started")
+
 
 @dataclass
 class KafkaCluster:
@@ -190,7 +194,7 @@ class KafkaCluster:
             for node in list(pending):
                 if node.proc is not None and node.proc.poll() is not None:
                     raise KafkaUnavailable(f"Apache Kafka node {node.node_id} exited: {_why(node)}")
-                if _logged_since(node, "Kafka Server started") and reachable(node.address, 0.2):
+                if node.started() and reachable(node.address, 0.2):
                     pending.remove(node)
             if pending and time.monotonic() > deadline:
                 raise KafkaUnavailable(f"Apache Kafka node(s) {[n.node_id for n in pending]} did not start within "

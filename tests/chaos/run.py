@@ -1,6 +1,8 @@
-"""One chaos run at one seed: a fresh record store and topics on the shared broker, the model server with
+"""One chaos run at one seed: a fresh record store and topics on the given broker, the model server with
 latency and random 429s, replicas of every stage, the clips submitted at once, the monkey let loose until
-the work is done (or its time is up), then everything stopped and counted.
+the work is done (or its time is up), then everything stopped and counted. Given a three-node cluster, the
+broker monkey kills and restarts its nodes too, and the run lasts at least until each kind of broker fault
+has been seen and the cluster is whole again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from shared import kafka
 from shared.messages import DeadLetter
 from shared.settings import Settings, as_env
 from shared.store.records import RecordStore
+from tests.apache_kafka import KafkaCluster
 from tests.chaos import clips
+from tests.chaos.brokers import BrokerMonkey, BrokerPlan, leader_changes
 from tests.chaos.fleet import Fleet
 from tests.chaos.monkey import Monkey, Plan
 from tests.chaos.tally import ANSWER_WINDOW_S, DeadLetterReader, Outcome, group_states, versions_by_clip
@@ -37,6 +41,7 @@ class Config:
     clips: int = 300
     replicas: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 2))
     plan: Plan = field(default_factory=Plan)
+    brokers: BrokerPlan = field(default_factory=BrokerPlan)  # used when run_seed is given a cluster to fault
     latency_s: float = 0.4
     throttle_share: float = 0.2
     partitions: int = 4
@@ -53,6 +58,8 @@ def replica_env(settings: Settings, fake: FakeOpenAI, cache: Path, config: Confi
     env.update(
         MIRA_HOME=str(settings.home), MIRA_KAFKA_BOOTSTRAP=settings.kafka_bootstrap or "",
         MIRA_TOPIC_PREFIX=settings.topic_prefix, MIRA_TOPIC_PARTITIONS=str(config.partitions),
+        MIRA_TOPIC_REPLICATION_FACTOR=str(settings.topic_replication_factor),
+        MIRA_TOPIC_MIN_INSYNC_REPLICAS=str(settings.topic_min_insync_replicas),
         MIRA_CREATE_TOPICS="false", MIRA_DATABASE_URL=settings.database_url or "",
         MIRA_HEALTH_PORT="0", MIRA_HEALTH_HOST="127.0.0.1", MIRA_API_PORT="0", MIRA_COMMIT_INTERVAL_S="0.5",
         MIRA_SHUTDOWN_GRACE_S=str(config.grace_s), MIRA_RETRY_BASE_S="0.2", MIRA_RETRY_MAX_S="2",
@@ -65,11 +72,14 @@ def replica_env(settings: Settings, fake: FakeOpenAI, cache: Path, config: Confi
 
 
 async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache: Path,
-                   report: bool = True) -> Outcome:
+                   report: bool = True, cluster: KafkaCluster | None = None) -> Outcome:
+    """`cluster`: the cluster at `bootstrap`, whose nodes the broker monkey kills (three or more nodes)."""
     home = work / f"seed-{seed}"
     shutil.rmtree(home, ignore_errors=True)
+    replication, min_insync = cluster.replication if cluster else (1, 1)
     settings = Settings(home=home, kafka_bootstrap=bootstrap, topic_prefix=f"chaos{seed}-{uuid.uuid4().hex[:6]}.",
-                        topic_partitions=config.partitions, database_url=config.database_url, **FAST_GROUPS)
+                        topic_partitions=config.partitions, topic_replication_factor=replication,
+                        topic_min_insync_replicas=min_insync, database_url=config.database_url, **FAST_GROUPS)
     subs = clips.submissions(cache, config.clips, request_id=f"chaos-{seed}")
     wanted = clips.clip_ids(subs)
     await kafka.ensure_topics(settings)
@@ -81,6 +91,7 @@ async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache:
     fleet = Fleet(replica_env(settings, fake, cache, config), home / "logs")
     monkey = Monkey(fleet, config.plan, seed,
                     busy=lambda r: any(c.caller == r.pid and not c.finished for c in fake.calls))
+    brokers = BrokerMonkey(cluster, config.brokers, seed, monkey.events, monkey.began) if cluster else None
     letters = DeadLetterReader(settings)
     stuck: list[str] = []
     began = time.time()
@@ -90,7 +101,7 @@ async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache:
                 fleet.add(stage)
         await letters.start()
         await publish(settings, *subs)
-        accounted = await _work(config, settings, fleet, monkey, fake, letters, wanted, began, report)
+        accounted = await _work(config, settings, fleet, monkey, brokers, fake, letters, wanted, began, report)
         if accounted:
             await asyncio.sleep(SETTLE_S)
         else:  # what the broker says about the groups that stopped moving
@@ -101,15 +112,16 @@ async def run_seed(config: Config, seed: int, bootstrap: str, work: Path, cache:
     wall = time.time() - began
     dead = await letters.drain()
     await letters.stop()
-    outcome = _outcome(seed, settings, fleet, monkey, fake, wanted, dead, wall)
+    outcome = _outcome(seed, settings, fleet, monkey, brokers, fake, wanted, dead, wall)
     outcome.notes += stuck
     return outcome
 
 
-async def _work(config: Config, settings: Settings, fleet: Fleet, monkey: Monkey, fake: FakeOpenAI,
-                letters: DeadLetterReader, wanted: set[str], began: float, report: bool) -> bool:
-    """Supervise and unleash the monkey until every clip is recorded or dead-lettered, or the deadline.
-    The first tick comes once a replica has a model call in flight: work is flowing through the stages."""
+async def _work(config: Config, settings: Settings, fleet: Fleet, monkey: Monkey, brokers: BrokerMonkey | None,
+                fake: FakeOpenAI, letters: DeadLetterReader, wanted: set[str], began: float, report: bool) -> bool:
+    """Supervise and unleash the monkeys until every clip is recorded or dead-lettered (and every kind of
+    broker fault was seen), or the deadline. The first tick comes once a replica has a model call in flight:
+    work is flowing through the stages."""
     assert settings.database_url
     store = RecordStore.open(settings.database_url)
     next_tick: float | None = None
@@ -121,10 +133,15 @@ async def _work(config: Config, settings: Settings, fleet: Fleet, monkey: Monkey
             now = time.time()
             if next_tick is None and monkey.armed():
                 next_tick = now
-            if next_tick is not None and now >= next_tick and not monkey.exhausted and now - began < config.chaos_s:
+            chaos = now - began < config.chaos_s
+            if next_tick is not None and now >= next_tick and not monkey.exhausted and chaos:
                 monkey.tick(f"{sum(c.finished == 0 for c in fake.calls)} model calls in flight")
                 next_tick = now + config.plan.tick_s
             monkey.follow_up()
+            if brokers is not None:
+                if next_tick is not None:
+                    brokers.arm(now)
+                brokers.step(now, faults=chaos)
             if report and config.verbose:
                 for event in monkey.events[printed:]:
                     print(event, flush=True)
@@ -136,7 +153,7 @@ async def _work(config: Config, settings: Settings, fleet: Fleet, monkey: Monkey
                 if report:
                     print(f"  {now - began:5.0f}s recorded {len(recorded)}, dead-lettered {len(dead & wanted)}, "
                           f"left {left}, live replicas {len(fleet.live())}", flush=True)
-                if left == 0:
+                if left == 0 and (brokers is None or brokers.quiet or not chaos):
                     return True
                 next_look = now + (5.0 if report else 1.0)
             await asyncio.sleep(0.25)
@@ -156,8 +173,8 @@ def _recorded(store: RecordStore, wanted: set[str]) -> list[str]:
     return list(versions_by_clip(store.iter_records(version="all"), wanted))
 
 
-def _outcome(seed: int, settings: Settings, fleet: Fleet, monkey: Monkey, fake: FakeOpenAI, wanted: set[str],
-             dead: list[DeadLetter], wall: float) -> Outcome:
+def _outcome(seed: int, settings: Settings, fleet: Fleet, monkey: Monkey, brokers: BrokerMonkey | None,
+             fake: FakeOpenAI, wanted: set[str], dead: list[DeadLetter], wall: float) -> Outcome:
     assert settings.database_url
     with RecordStore.open(settings.database_url) as store:
         versions = versions_by_clip(store.iter_records(version="all"), wanted)
@@ -182,5 +199,7 @@ def _outcome(seed: int, settings: Settings, fleet: Fleet, monkey: Monkey, fake: 
         throttled=sum(c.status == 429 for c in calls), repaid_returned=avoidable, repaid_killed=unavoidable,
         dead_letters=len(dead), kills=monkey.counts["kill"], stops=monkey.counts["term"],
         scaled=(monkey.counts["up"], monkey.counts["down"]), bad_exits=len(fleet.bad_exits()), wall_s=wall,
-        notes=notes,
+        notes=notes, broker_kills=brokers.kills if brokers else 0,
+        leader_changes=leader_changes(n.log for n in brokers.cluster.members) if brokers else 0,
+        without_quorum_s=brokers.without_quorum_s if brokers else 0.0,
     )

@@ -26,7 +26,7 @@ ANSWER_WINDOW_S = 2.0  # time a caller has, after the answer arrived, to write i
 
 COLUMNS = ("seed", "clips", "recorded once", "lost", "extra versions", "model calls", "429s",
            "paid twice: answer returned", "paid twice: killed mid-call", "dead letters", "kills", "stops",
-           "scale ups/downs", "crashes/hangs", "wall s", "result")
+           "scale ups/downs", "broker kills", "leader changes", "no quorum s", "crashes/hangs", "wall s", "result")
 
 
 @dataclass
@@ -48,6 +48,9 @@ class Outcome:
     bad_exits: int
     wall_s: float
     notes: list[str] = field(default_factory=list)
+    broker_kills: int = 0
+    leader_changes: int = 0  # partition leader elections the brokers logged
+    without_quorum_s: float = 0.0  # time fewer than two of three brokers were serving
 
     @property
     def passed(self) -> bool:
@@ -57,7 +60,8 @@ class Outcome:
         return (str(self.seed), str(self.clips), str(self.recorded_once), str(self.lost), str(self.extra_versions),
                 f"{self.caption_calls + self.hint_calls} ({self.caption_calls} caption, {self.hint_calls} hint)",
                 str(self.throttled), str(self.repaid_returned), str(self.repaid_killed), str(self.dead_letters),
-                str(self.kills), str(self.stops), f"{self.scaled[0]}/{self.scaled[1]}", str(self.bad_exits),
+                str(self.kills), str(self.stops), f"{self.scaled[0]}/{self.scaled[1]}", str(self.broker_kills),
+                str(self.leader_changes), f"{self.without_quorum_s:.0f}", str(self.bad_exits),
                 f"{self.wall_s:.0f}", "pass" if self.passed else "FAIL")
 
 

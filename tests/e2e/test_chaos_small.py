@@ -1,17 +1,16 @@
 """The chaos harness (tests/chaos, `make chaos`) in small, inside `make test`: 60 clips through replicas in
 separate processes, two rebalances with work in flight (a caption replica started, then stopped) and two
 SIGKILLs (a caption replica, then a sink replica), at one seed. No clip may be lost, none recorded twice,
-and no question paid again after its answer had been returned to a caller that lived on.
+and no question paid again after its answer had been returned to a caller that lived on. It runs on the
+session's Apache Kafka (one node); `make chaos` adds broker faults on three.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.apache_kafka import KafkaCluster, KafkaUnavailable
 from tests.chaos.monkey import Plan
 from tests.chaos.run import Config, run_seed
-from tests.conftest import TEST_CLUSTER, broker_unusable
 
 SMALL = Config(
     clips=60,
@@ -23,19 +22,9 @@ SMALL = Config(
 )
 
 
-async def test_sixty_clips_survive_two_rebalances_and_two_kills(tmp_path: Path) -> None:
-    # Its own Apache Kafka node: killed members leave group state behind (group names are fixed: mira-STAGE), which
-    # must not reach the tests that share the session's broker.
-    broker = KafkaCluster(tmp_path / "broker", nodes=1, config=TEST_CLUSTER)
-    try:
-        try:
-            bootstrap = broker.start()
-        except KafkaUnavailable as exc:
-            broker_unusable(f"Apache Kafka could not be started: {exc}")
-        outcome = await run_seed(SMALL, seed=7, bootstrap=bootstrap, work=tmp_path, cache=tmp_path / "clips",
-                                 report=False)
-    finally:
-        broker.stop()
+async def test_sixty_clips_survive_two_rebalances_and_two_kills(kafka_bootstrap: str, tmp_path: Path) -> None:
+    outcome = await run_seed(SMALL, seed=7, bootstrap=kafka_bootstrap, work=tmp_path, cache=tmp_path / "clips",
+                             report=False)
     events = (tmp_path / "seed-7" / "events.txt").read_text()
     assert (outcome.kills, outcome.scaled) == (2, (1, 1)), events  # the chaos happened as planned
     assert outcome.caption_calls >= outcome.clips, outcome
