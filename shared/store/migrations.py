@@ -28,6 +28,7 @@ from shared.store.schema import (
     model_hints,
     records,
     schema_migrations,
+    split_cuts,
 )
 
 
@@ -66,12 +67,17 @@ def _create_review_indexes(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _create_split_cuts(conn: Connection) -> None:
+    split_cuts.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "caption records", _create_caption_records),
     Migration(2, "model answers", _create_model_answers),
     Migration(3, "claims, hints, budget and batch ledger shared by replicas", _create_replica_coordination),
     Migration(4, "job identities", _create_job_identities),
     Migration(5, "review gallery indexes: video and status", _create_review_indexes),
+    Migration(6, "split cut lists", _create_split_cuts),
 )
 
 
