@@ -3,6 +3,7 @@ embedded pipeline, then `mira export`: one record per shot, bounds within a few 
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def test_six_shots_become_six_records_and_one_long_shot_two_pieces(tmp_path: Pat
         assert r["status"] == "success"
         by_source.setdefault(Path(str(r["source_uri"])).name, []).append((r["start_s"], r["end_s"]))
     bounds = [0.0, *(t.time_s for t in truth), sum(SHOTS)]
-    expected = list(zip(bounds, bounds[1:]))
+    expected = list(itertools.pairwise(bounds))
     got = sorted(by_source["six.mp4"])
     assert len(got) == 6
     for (start, end), (true_start, true_end) in zip(got, expected):
