@@ -33,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="MiraData or Panda-70M meta CSV/JSONL, or a plain CSV/JSONL with a source column")
     p.add_argument("--wait", action="store_true", help="follow the clips to their records, then summarise")
     p.add_argument("--timeout", type=float, default=None, help="give up waiting after this many seconds")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--split", dest="split", action="store_true", default=None,
+                       help="cut every whole video into clips at its shot boundaries (MIRA_SPLIT=always)")
+    split.add_argument("--no-split", dest="split", action="store_false",
+                       help="caption every whole video as one clip (MIRA_SPLIT=off)")
     p.add_argument("--batch", action="store_true",
                    help="caption through the Batch API (cheaper, slower): applies to the embedded pipeline this "
                         "command starts; a running pipeline keeps its own MIRA_CAPTION_BATCH")
@@ -79,6 +84,8 @@ async def _caption(args: argparse.Namespace) -> int:
     request_id = new_request_id()
     skipped: list[str] = []
     subs, problems = collect(args.sources, args.manifest, request_id, skipped)
+    if args.split is not None:  # for this run only: ingest routes by it instead of its MIRA_SPLIT
+        subs = [sub.model_copy(update={"split": args.split}) for sub in subs]
     jobs = plan(subs, problems)
     report_skipped(skipped)
     for problem in problems:
@@ -94,6 +101,7 @@ async def _caption(args: argparse.Namespace) -> int:
             print("--batch: the running pipeline captions as its MIRA_CAPTION_BATCH says", file=sys.stderr)
         wait = args.wait or pipeline is not None  # an embedded broker must not vanish before the work is done
         tracker = Tracker(settings, jobs, Topic.RECORDS if captioning else Topic.HINTED)
+        tracker.requests, tracker.videos = {request_id}, {job.clip.video_id for _, job in jobs.values()}
         try:
             if wait:
                 await tracker.start(fresh=pipeline is not None and pipeline.broker is not None)

@@ -18,6 +18,7 @@ CONFIG_ERROR = 2
 CLASSES = {
     "common": "shared.settings:Settings",
     "ingest": "services.ingest.settings:IngestSettings",
+    "split": "services.split.settings:SplitSettings",
     "framegrid": "services.framegrid.settings:FramegridSettings",
     "hint": "services.hint.settings:HintSettings",
     "caption": "services.caption.settings:CaptionSettings",

@@ -7,7 +7,7 @@ from __future__ import annotations
 SUMMARY: dict[str, str] = {
     "caption": "caption video files, folders, URLs or a manifest's clips",
     "up": "run the whole pipeline locally until interrupted",
-    "run": "run one service (ingest, framegrid, hint, caption, sink, recaption)",
+    "run": "run one service (ingest, split, framegrid, hint, caption, sink, recaption)",
     "grid": "render one 2x4 frame grid to a JPEG file",
     "export": "write caption records to a JSON Lines, CSV or Parquet file",
     "recaption": "recaption the clips a selector picks (new record versions)",

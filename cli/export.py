@@ -1,5 +1,6 @@
 """`mira export --format jsonl|csv|parquet [--version latest|all|N] [filters] -o FILE`: write caption
-records to a file, streaming, so a dataset of any size exports in constant memory."""
+records to a file, streaming, so a dataset of any size exports in constant memory. `--cuts` writes the
+split stage's cut lists instead: one row per source with its shot boundaries (JSON Lines or CSV)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import get_args
 from cli.commands import SUMMARY
 from shared.messages import CaptionStatus
 from shared.settings import Settings
-from shared.store import RecordStore, StoreError, Version
-from shared.store.export import FORMATS, export
+from shared.store import RecordStore, StoreError, Version, cuts
+from shared.store.export import FORMATS, export, export_cuts
 
 STATUSES = get_args(CaptionStatus)
 
@@ -32,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--status", choices=STATUSES, help="only records with this status")
     p.add_argument("--quality", choices=("ok", "suspect"),
                    help="only records the quality rules found ok, or suspect (unchecked records are neither)")
+    p.add_argument("--cuts", action="store_true",
+                   help="the cut list of every split source (its shot boundaries) instead of records")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE",
                    help="the file to write; missing folders are created")
 
@@ -54,7 +57,13 @@ def open_store() -> RecordStore:
 
 def run(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.cuts and args.format == "parquet":
+        raise SystemExit("mira export --cuts: use --format jsonl or csv")
     with open_store() as store:
+        if args.cuts:
+            count = export_cuts(cuts.iter_all(store.engine), args.format, args.output)
+            print(f"exported {count} cut lists to {args.output}")
+            return 0
         records = store.iter_records(args.version, args.prompt_version, args.model, args.status, args.quality)
         count = export(records, args.format, args.output)
     print(f"exported {count} records to {args.output}")

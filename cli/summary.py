@@ -19,8 +19,17 @@ def print_summary(tracker: Tracker, jobs: list[ClipJob], problems: list[str], se
     """Print the summary; the exit status: 0 when every clip was recorded successfully, else 1."""
     p = tracker.progress
     out = sys.stdout
-    names = {j.job_id: j.clip.source_uri + _range(j) for j in jobs}
+    names = {**tracker.names, **{j.job_id: j.clip.source_uri + _range(j) for j in jobs}}
     print(f"clips: {len(jobs)} submitted", file=out)
+    if p.split:
+        clips, dropped = (sum(len(getattr(c, k)) for c in p.split.values()) for k in ("clips", "dropped"))
+        print(f"split: {len(p.split)} videos into {clips} clips at shot boundaries; {dropped} shots dropped",
+              file=out)
+        shots = [(c.source_uri, d) for c in p.split.values() for d in c.dropped]
+        for source, shot in shots[:10]:
+            print(f"  dropped: {source} [{shot.start_s:g}-{shot.end_s:g}s]: {shot.reason}", file=out)
+        if len(shots) > 10:
+            print(f"  dropped: {len(shots) - 10} more shots", file=out)
     if tracker.done_at is Topic.RECORDS:
         _print_records(tracker, names, request_id, out)
     else:

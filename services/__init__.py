@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # the runtime (aiohttp, aiokafka) loads with a stage, not wit
 # name -> "module:Class"; imported on demand so `mira run sink` never loads PyAV or the OpenAI SDK.
 STAGES: dict[str, str] = {
     "ingest": "services.ingest.handler:IngestStage",
+    "split": "services.split.handler:SplitStage",
     "framegrid": "services.framegrid.handler:FramegridStage",
     "hint": "services.hint.handler:HintStage",
     "caption": "services.caption.handler:CaptionStage",

@@ -22,10 +22,12 @@ from shared.messages import (
     CaptionResult,
     ClipJob,
     ClipSubmission,
+    CutList,
     DeadLetter,
     GridReady,
     HintReady,
     RecaptionRequest,
+    VideoJob,
 )
 from shared.settings import Settings
 from shared.topics import Topic
@@ -36,7 +38,9 @@ M = TypeVar("M", bound=BaseModel)
 # Exact type -> topic: a stage's return value says where it goes, so handlers never name topics.
 TOPIC_OF: dict[type[BaseModel], Topic] = {
     ClipSubmission: Topic.SUBMISSIONS,
+    VideoJob: Topic.VIDEOS,
     ClipJob: Topic.CLIPS,
+    CutList: Topic.CUTS,
     GridReady: Topic.GRIDS,
     HintReady: Topic.HINTED,
     CaptionResult: Topic.CAPTIONS,

@@ -72,6 +72,7 @@ class ClipSubmission(Message):
     clip_id: str | None = None  # kept when a manifest names its clips (MiraData clip_id)
     hint: str | None = None  # short caption from the manifest (Panda-70M rows carry one)
     request_id: str
+    split: bool | None = None  # cut a whole video at its shot boundaries: None leaves it to MIRA_SPLIT
 
 
 class ClipJob(Message):
@@ -82,6 +83,52 @@ class ClipJob(Message):
     clip: ClipSpan
     manifest_hint: str | None = None
     options: JobOptions = JobOptions()
+
+
+class VideoJob(ClipJob):
+    """Topic: videos. A whole video for split to cut into clips at its shot boundaries (`auto`: only when it
+    is longer than MIRA_CLIP_MAX_S; shorter ones go on whole, as the same clip job)."""
+
+    split: Literal["auto", "always"] = "auto"
+
+
+class Cut(Part):
+    """One shot boundary: where one shot ends and the next begins (a fade's or dissolve's middle)."""
+
+    time_s: float
+    kind: Literal["cut", "fade", "dissolve"]
+    start_s: float  # the transition's extent (equal to time_s for a hard cut)
+    end_s: float
+
+
+class SplitClip(Part):
+    clip_id: str
+    job_id: str
+    start_s: float
+    end_s: float
+
+
+class DroppedShot(Part):
+    start_s: float
+    end_s: float
+    reason: str
+
+
+class CutList(Message):
+    """Topic: cuts. What split made of one video: its boundaries, the clip jobs it published and the shots
+    it dropped. `complete` is False when the video became unreadable part-way (`reason`): the clips before
+    that were published, the rest of the video is dead-lettered."""
+
+    job_id: str  # the whole video's job
+    request_id: str
+    video_id: str
+    source_uri: PublicUri
+    duration_s: float
+    cuts: list[Cut]
+    clips: list[SplitClip]
+    dropped: list[DroppedShot]
+    complete: bool = True
+    reason: Redacted | None = None
 
 
 class VideoInfo(Part):

@@ -33,6 +33,14 @@ class CaptionModelSetting(MiraSettings):
     caption_model: str = Field("gpt-4o", description="Vision model for the five captions.")
 
 
+class SplitModeSetting(MiraSettings):
+    """MIRA_SPLIT, declared once: ingest routes whole videos by it, split reads it beside its clip lengths."""
+
+    split: Literal["auto", "always", "off"] = Field(
+        "auto", description="Cut whole videos into clips at shot boundaries: auto (those longer than "
+        "MIRA_CLIP_MAX_S), always, or off. Clips with a time range are never cut.")
+
+
 class Settings(MiraSettings):
     home: Path = Field(Path(".mira"), description="Local state: database, blobs, embedded broker address.")
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers; unset starts the embedded broker.")

@@ -7,7 +7,9 @@ from enum import StrEnum
 
 class Topic(StrEnum):
     SUBMISSIONS = "submissions"  # clip sources offered to ingest (CLI, HTTP API, watched folder)
-    CLIPS = "clips"  # ingest -> framegrid
+    VIDEOS = "videos"  # ingest -> split: whole videos to cut at shot boundaries
+    CLIPS = "clips"  # ingest or split -> framegrid
+    CUTS = "cuts"  # split -> anyone: each video's shot boundaries, clips and dropped shots
     GRIDS = "grids"  # framegrid -> hint (recaption may publish here to reuse a stored grid)
     HINTED = "hinted"  # hint -> caption
     CAPTIONS = "captions"  # caption -> sink

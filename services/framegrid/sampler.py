@@ -75,7 +75,7 @@ def sample_clip(
     # The decoder itself refuses a larger frame before allocating it (a stream may switch size mid-way).
     ctx.options = {**ctx.options, "max_pixels": str(limits.max_pixels)}
     cursor = Cursor(container, stream, deadline or Deadline(limits.timeout_s), limits.max_pixels)
-    duration = _duration(container, stream, cursor)
+    duration = duration_of(container, stream, cursor)
     if duration > limits.max_duration_s:
         raise BadInput(
             f"video is {duration:.0f} s long, over the limit of {limits.max_duration_s:.0f} s (MIRA_MAX_DURATION_S)"
@@ -108,7 +108,7 @@ def sample_clip(
     return Sampled(frames, times, info, stream.sample_aspect_ratio or ctx.sample_aspect_ratio or Fraction(1))
 
 
-def _duration(container: InputContainer, stream: VideoStream, cursor: Cursor) -> float:
+def duration_of(container: InputContainer, stream: VideoStream, cursor: Cursor) -> float:
     """Declared duration, or (WebM/MKV written live, raw streams) the last packet's end found by demuxing."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)

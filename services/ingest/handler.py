@@ -4,7 +4,8 @@ Submissions arrive on the submissions topic (from `mira caption`), from POST /v1
 api.py, on its own listener), or from a watched folder; the latter two publish onto the same topic so every
 clip takes one path. Each job id is claimed in the database (services/ingest/identity.py) before the job is
 published: a job id already taken by another source, range or hint is dead-lettered, never dropped.
-Every source is checked against MIRA_ALLOWED_SOURCES (shared/sources/policy.py) on both paths.
+Every source is checked against MIRA_ALLOWED_SOURCES (shared/sources/policy.py) on both paths. Whole videos
+(no time range) go to the split stage as VideoJobs unless MIRA_SPLIT (or the submission) says off.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from services.ingest import identity
 from services.ingest.api import ClipRequest, IngestApi
 from services.ingest.settings import IngestSettings
-from services.ingest.sources import new_request_id, to_job
+from services.ingest.sources import new_request_id, routed, to_job
 from services.ingest.watch import watch_folder
 from shared.messages import ClipJob, ClipSubmission
 from shared.runtime.errors import BadInput
@@ -32,6 +33,7 @@ class IngestStage(Stage[ClipSubmission]):
     async def start(self, ctx: StageContext) -> None:
         self.ctx = ctx
         settings = IngestSettings()
+        self.split = settings.split
         self.max_hint_chars = ctx.settings.max_hint_chars
         self.policy = SourceSettings().source_policy
         assert ctx.settings.database_url is not None
@@ -48,7 +50,7 @@ class IngestStage(Stage[ClipSubmission]):
     async def handle(self, message: ClipSubmission) -> ClipJob:
         job = self._job(message)
         await self.ctx.run_blocking(identity.claim, self.store.engine, job)
-        return job
+        return routed(message, job, self.split)  # whole videos go to split (MIRA_SPLIT)
 
     def _job(self, sub: ClipSubmission) -> ClipJob:
         job = to_job(sub, self.max_hint_chars)

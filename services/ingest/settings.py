@@ -12,10 +12,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 
 from shared import redact
-from shared.settings import MiraSettings
+from shared.settings import SplitModeSetting
 
 
-class IngestSettings(MiraSettings):
+class IngestSettings(SplitModeSetting):
     ingest_watch_dir: Path | None = Field(None, description="Folder watched for new video files.")
     ingest_watch_interval_s: float = Field(2.0, gt=0)
     api_host: str = Field("127.0.0.1", description="Address of the API's own listener (not health's).")

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from services.ingest.identity import check_id
 from shared import ids
-from shared.messages import ClipJob, ClipSpan, ClipSubmission, cap_hint
+from shared.messages import ClipJob, ClipSpan, ClipSubmission, VideoJob, cap_hint
 from shared.redact import public_uri
 from shared.runtime.errors import BadInput
 
@@ -70,3 +70,12 @@ def to_job(sub: ClipSubmission, max_hint_chars: int | None = None) -> ClipJob:
     hint = (sub.hint or "").strip() or None
     hint = hint if max_hint_chars is None else cap_hint(hint, max_hint_chars)  # ingest cuts, callers may not
     return ClipJob(job_id=ids.first_job_id(clip_id), request_id=sub.request_id, clip=clip, manifest_hint=hint)
+
+
+def routed(sub: ClipSubmission, job: ClipJob, split: str) -> ClipJob:
+    """The job as framegrid takes it, or as a VideoJob for split: a whole video (no time range) unless the
+    submission or MIRA_SPLIT (`split`) says off. A caller's range is their clip and is never cut."""
+    mode = {True: "always", False: "off", None: split}[sub.split]
+    if mode == "off" or sub.start_s is not None or sub.end_s is not None:
+        return job
+    return VideoJob(**job.model_dump(), split=mode)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shared.messages import CaptionRecord
+from shared.store.cuts import Progress
 from shared.store.schema import RECORD_COLUMNS
 
 Format = Literal["jsonl", "csv", "parquet"]
@@ -81,6 +82,32 @@ def export(records: Iterable[CaptionRecord], fmt: Format, path: Path, group_rows
         else:
             with partial.open("w", encoding="utf-8", newline="") as out:
                 count = (_write_jsonl if fmt == "jsonl" else _write_csv)(rows, out)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
+
+
+CUT_COLUMNS = ("source_uri", "video_id", "duration_s", "complete", "scanned_to_s", "cuts")
+
+
+def export_cuts(lists: Iterable[Progress], fmt: Format, path: Path) -> int:
+    """Cut lists, one row per source: its boundaries as [{time_s, kind, start_s, end_s}, ...]."""
+    rows = ({"source_uri": p.source_uri, "video_id": p.video_id, "duration_s": p.duration_s,
+             "complete": p.complete, "scanned_to_s": p.scanned_to_s, "cuts": [c.model_dump() for c in p.cuts]}
+            for p in lists)
+    partial = path.with_name(path.name + ".partial")
+    count = 0
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=CUT_COLUMNS) if fmt == "csv" else None
+            if writer:
+                writer.writeheader()
+            for count, row in enumerate(rows, 1):
+                if writer:
+                    writer.writerow({k: _inert(json.dumps(v) if k == "cuts" else v) for k, v in row.items()})
+                else:
+                    out.write(json.dumps(row) + "\n")
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from shared.store.schema import (
     model_hints,
     records,
     schema_migrations,
+    split_cuts,
 )
 
 
@@ -84,6 +85,10 @@ def _add_quality(conn: Connection) -> None:
             index.create(conn)
 
 
+def _create_split_cuts(conn: Connection) -> None:
+    split_cuts.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "caption records", _create_caption_records),
     Migration(2, "model answers", _create_model_answers),
@@ -91,6 +96,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "job identities", _create_job_identities),
     Migration(5, "review gallery indexes: video and status", _create_review_indexes),
     Migration(6, "caption quality, repair, text hash and verdict columns", _add_quality),
+    Migration(7, "split cut lists", _create_split_cuts),
 )
 
 

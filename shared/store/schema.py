@@ -168,6 +168,23 @@ job_identities = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# Each source's shot boundaries as the split stage finds them (shared/store/cuts.py): how far the scan got,
+# so a redelivered video resumes there, and the finished cut list, so recaptioning, review and a second
+# submission of the same video never decode it again to find them. Keyed by source and detector version.
+split_cuts = sa.Table(
+    "split_cuts",
+    metadata,
+    sa.Column("source_key", sa.String(64), primary_key=True),
+    sa.Column("video_id", sa.String(128), nullable=False),
+    sa.Column("source_uri", sa.Text(), nullable=False),  # public form: no credentials
+    sa.Column("request_id", sa.String(128), nullable=False),  # of the scan that wrote it last
+    sa.Column("duration_s", sa.Float(), nullable=False),
+    sa.Column("scanned_to_s", sa.Float(), nullable=False),  # every boundary before this is in `cuts`
+    sa.Column("complete", sa.Boolean(), nullable=False),
+    sa.Column("cuts", sa.JSON(), nullable=False),  # [{time_s, kind, start_s, end_s}, ...]
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations",
     metadata,

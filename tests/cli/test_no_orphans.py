@@ -51,10 +51,10 @@ def test_up_leaves_nothing_running(mira_env: dict[str, str], tmp_path: Path, sig
                 assert reply.status == 200, name
     if sig == signal.SIGTERM:  # while it runs, `mira status` finds it and lines its table up
         status = mira(mira_env, "status")
-        table = status.stdout.splitlines()[1:8]
+        table = status.stdout.splitlines()[1:9]
         assert table[0].split() == ["stage", "consumes", "published", "done", "lag"], status.stdout
         assert len({len(line) for line in table}) == 1, status.stdout  # numbers right-aligned under "lag"
-        assert [row.split()[0] for row in table[1:]] == ["ingest", "framegrid", "hint", "caption", "sink",
+        assert [row.split()[0] for row in table[1:]] == ["ingest", "split", "framegrid", "hint", "caption", "sink",
                                                          "recaption"]
     proc.send_signal(sig)
     code = proc.wait(60)

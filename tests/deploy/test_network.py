@@ -108,7 +108,7 @@ def test_only_framegrid_hint_and_caption_reach_the_internet(rendered: Rendered) 
     for name, deployment in rendered.deployments().items():
         service, public, environ = service_of(deployment), _public_ports(rendered, deployment), rendered.environ(deployment)
         on_s3 = environ.get("MIRA_BLOB_URL", "").startswith("s3://") and "MIRA_S3_ENDPOINT_URL" not in environ
-        if service in ("framegrid", "hint", "caption") or (service == "recaption" and on_s3):
+        if service in ("split", "framegrid", "hint", "caption") or (service == "recaption" and on_s3):
             assert public == {DEFAULT_PORTS["https"]}, f"{name}: public egress on {public}"
         else:
             assert not public, f"{name}: reaches the internet on {public}"

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from services.ingest.handler import IngestStage
-from shared.messages import ClipJob, ClipSubmission
+from shared.messages import ClipJob, ClipSubmission, VideoJob
 from shared.settings import Settings
 from shared.topics import Topic
 from tests.kafka_io import publish, read_all
@@ -37,7 +37,11 @@ async def test_topic_http_and_watched_folder_all_become_clip_jobs(
             assert bad_range.status == 422 and "empty" in (await bad_range.json())["error"]
             assert bad_field.status == 422
         (watched / "new.mp4").write_bytes(b"0" * 100)
-        jobs = await read_all(settings, Topic.CLIPS, ClipJob, expect=4, timeout_s=30)
+        jobs = await read_all(settings, Topic.CLIPS, ClipJob, expect=2, timeout_s=30)  # the ranges
+        videos = await read_all(settings, Topic.VIDEOS, VideoJob, expect=2, timeout_s=30)  # whole: to split
+    assert {v.clip.source_uri for v in videos} == {"s3://b/x.mp4", (watched / "new.mp4").as_uri()}
+    assert all(v.split == "auto" for v in videos)
+    jobs += videos
     by_source = {j.clip.source_uri: j for j in jobs}
     assert set(by_source) == {"https://example.com/v.mp4", "s3://b/x.mp4", "s3://b/y.mp4",
                               (watched / "new.mp4").as_uri()}
