@@ -14,6 +14,7 @@ from cli.reach import dns_problem
 from cli.session import follow, local_pipeline_captions, pipeline_session
 from cli.summary import print_summary
 from cli.tracker import Tracker
+from cli.words import plural
 from services.ingest.manifest import RowError, read_manifest
 from services.ingest.sources import expand_paths, new_request_id, to_job
 from shared import kafka
@@ -98,7 +99,7 @@ async def _caption(args: argparse.Namespace) -> int:
             if wait:
                 await tracker.start(fresh=pipeline is not None and pipeline.broker is not None)
             await kafka.publish_all(settings, [sub for sub, _ in jobs.values()])
-            print(f"submitted {len(jobs)} clips", file=sys.stderr)
+            print(f"submitted {plural(len(jobs), 'clip')}", file=sys.stderr)
             if not wait:
                 for _, job in jobs.values():
                     print(job.clip.clip_id)
@@ -114,4 +115,5 @@ def report_skipped(skipped: list[str], shown: int = 20) -> None:
     for line in skipped[:shown]:
         print(f"skipped: {line}", file=sys.stderr)
     if len(skipped) > shown:
-        print(f"skipped: {len(skipped) - shown} more files that are not video file names", file=sys.stderr)
+        print(f"skipped: {plural(len(skipped) - shown, 'more file', 'more files')} that are not video file names",
+              file=sys.stderr)

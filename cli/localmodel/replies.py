@@ -1,7 +1,9 @@
-"""What the fake model says: reads a chat completion request (text, images, response format) and writes
-the reply the configured fault calls for, with usage counted from the image actually sent.
+"""What the local model says: reads a chat completion request (text, images, response format) and writes
+the reply (placeholder captions, or the one a test's fault calls for), with usage counted from the image
+actually sent. The test suite's fake server (tests/fake_openai) answers with the same replies.
 
-The text mentions the hint and the image size it received, so a test can tell its own request's answer.
+The text mentions the hint and the image size it received, so a test can tell its own request's answer; it
+describes no video: it is placeholder text, whatever the clip shows.
 """
 
 from __future__ import annotations
@@ -225,3 +227,9 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     codes = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
     return {"error": {"message": message, "type": kinds.get(status, "server_error"),
                       "param": None, "code": codes.get(status)}}
+
+
+def image_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `image_url` objects of every message, in order."""
+    return [part["image_url"] for m in body.get("messages", []) if isinstance(m.get("content"), list)
+            for part in m["content"] if part.get("type") == "image_url"]
