@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cli import interrupt
 from cli.commands import SUMMARY
-from cli.reach import dns_problem
+from cli.reach import dns_problem, local_problem
 from cli.session import follow, local_pipeline_captions, pipeline_session
 from cli.summary import print_summary
 from cli.tracker import Tracker
@@ -54,13 +54,18 @@ def collect(sources: list[str], manifests: list[Path], request_id: str,
         try:
             for item in read_manifest(manifest, request_id):
                 (problems.append(item.reason) if isinstance(item, RowError) else subs.append(item))
-        except (FileNotFoundError, UnicodeDecodeError, ValueError) as exc:  # unreadable as a whole
+        except FileNotFoundError as exc:  # its message names the file
+            problems.append(str(exc))
+        except (UnicodeDecodeError, ValueError) as exc:  # unreadable as a whole
             problems.append(f"{manifest}: {exc}")
     return subs, problems
 
 
-def plan(subs: list[ClipSubmission], problems: list[str]) -> dict[str, tuple[ClipSubmission, ClipJob]]:
-    """Validate and id every clip up front (the same function ingest runs), so we know what to wait for."""
+def plan(subs: list[ClipSubmission], problems: list[str],
+         local_files: bool = True) -> dict[str, tuple[ClipSubmission, ClipJob]]:
+    """Validate and id every clip up front (the same function ingest runs), so we know what to wait for and
+    nothing is started for a clip that cannot be read. `local_files`: local paths are this machine's (not
+    so for a pipeline elsewhere, named by MIRA_KAFKA_BOOTSTRAP, whose own files they may name)."""
     jobs: dict[str, tuple[ClipSubmission, ClipJob]] = {}
     for sub in subs:
         try:
@@ -68,9 +73,10 @@ def plan(subs: list[ClipSubmission], problems: list[str]) -> dict[str, tuple[Cli
         except BadInput as exc:
             problems.append(f"{sub.source}: {exc.reason}")
             continue
-        unresolvable = dns_problem(job.clip.source_uri)
-        if unresolvable:
-            problems.append(f"{sub.source}: {unresolvable}")
+        uri = job.clip.source_uri
+        unreadable = dns_problem(uri) or (local_problem(uri) if local_files else None)
+        if unreadable:
+            problems.append(f"{sub.source}: {unreadable}")
             continue
         jobs.setdefault(job.job_id, (sub, job))
     return jobs
@@ -80,7 +86,7 @@ async def _caption(args: argparse.Namespace) -> int:
     request_id = new_request_id()
     skipped: list[str] = []
     subs, problems = collect(args.sources, args.manifest, request_id, skipped)
-    jobs = plan(subs, problems)
+    jobs = plan(subs, problems, local_files=not Settings().kafka_bootstrap)
     report_skipped(skipped)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""`mira stats [-o hist.png]`: words per caption type beside MiraData's figures, identical captions that
-different clips share, and optionally a PNG histogram of caption lengths."""
+"""`mira stats [-o lengths.png]`: words per caption type beside MiraData's figures and identical captions
+that different clips share, as text; with -o, also the histogram of caption lengths, drawn as a PNG."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from shared import stats
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "stats", help=SUMMARY["stats"]
+        "stats", help=SUMMARY["stats"], description=__doc__
     )
     p.add_argument(
-        "-o", "--output", type=Path, metavar="PNG", help="also write a histogram of caption lengths"
+        "-o", "--output", type=Path, metavar="PNG", help="also draw the histogram of caption lengths to this PNG"
     )
 
 
@@ -27,4 +27,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         stats.write_histogram(figures, args.output)
         print(f"\nhistogram written to {args.output}")
+    else:  # the histogram is a picture: say where to get it rather than leave it unmentioned
+        print("\nthe histogram of caption lengths is a picture: `mira stats -o lengths.png` draws it "
+              "(so does the Stats page of `mira review`)")
     return 0
