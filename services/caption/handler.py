@@ -13,6 +13,7 @@ from prometheus_client import Counter
 import prompt
 from services.caption.batch import BatchCaptioner, captioner_for
 from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
+from services.caption.metrics import CaptionMetrics
 from services.caption.onecall import OneCall, Question
 from services.caption.settings import CaptionSettings
 from shared.blobstore import open_blobstore
@@ -42,6 +43,7 @@ class CaptionStage(Stage[HintReady]):
         self.one_call = OneCall(self.store, self.settings, ctx.run_blocking)
         self.calls = Counter("mira_caption_calls", "Clips by how their captions were obtained (model, reused)",
                              ["how"], registry=ctx.registry)
+        self.metrics = CaptionMetrics(ctx.registry, self.captioner)
 
     async def handle(self, message: HintReady) -> CaptionResult:
         model = message.options.model or self.settings.caption_model
@@ -54,6 +56,7 @@ class CaptionStage(Stage[HintReady]):
 
         outcome, paid = await self.one_call.ask(question, call)
         self.calls.labels("model" if paid else "reused").inc()
+        self.metrics.paid(outcome.model, outcome.usage)
         return CaptionResult(**message.model_dump(), status=outcome.status, reason=outcome.reason,
                              captions=outcome.captions, model=outcome.model,
                              prompt_version=outcome.prompt_version, usage=outcome.usage)
