@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,local]'
 	touch $(STAMP)
 
-# Captions the sample clips end to end on the embedded defaults (local broker, SQLite, file blobs).
+# Captions the sample clips end to end on the embedded defaults (local broker, SQLite, file blobs) and exports
+# the records to out/: with OPENAI_API_KEY or OPENAI_BASE_URL through that model, else through the local
+# offline model (placeholder captions, labelled as such). cli/firstrun.py says what it does.
 run: install
 	$(BIN)/python -m tests.media.samples samples
-	$(BIN)/mira caption samples --wait || true  # the summary says what failed; export what was recorded
-	$(BIN)/mira export --format jsonl -o samples/captions.jsonl
+	$(BIN)/python -m cli.firstrun samples out/captions.jsonl
 
+# -rs: every skipped test says why (a missing browser, a missing PostgreSQL).
 test: install
 	$(BIN)/python -m pytest -q -rs
 
@@ -67,4 +69,4 @@ lint: install
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .mira samples
+	rm -rf $(VENV) .mira samples out

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from cli import interrupt
 from cli.commands import SUMMARY
-from cli.reach import dns_problem
+from cli.reach import dns_problem, local_problem
 from cli.session import follow, local_pipeline_captions, pipeline_session
 from cli.summary import print_summary
 from cli.tracker import Tracker
+from cli.words import plural
 from services.ingest.manifest import RowError, read_manifest
 from services.ingest.sources import expand_paths, new_request_id, to_job
 from shared import kafka
@@ -58,13 +59,18 @@ def collect(sources: list[str], manifests: list[Path], request_id: str,
         try:
             for item in read_manifest(manifest, request_id):
                 (problems.append(item.reason) if isinstance(item, RowError) else subs.append(item))
-        except (FileNotFoundError, UnicodeDecodeError, ValueError) as exc:  # unreadable as a whole
+        except FileNotFoundError as exc:  # its message names the file
+            problems.append(str(exc))
+        except (UnicodeDecodeError, ValueError) as exc:  # unreadable as a whole
             problems.append(f"{manifest}: {exc}")
     return subs, problems
 
 
-def plan(subs: list[ClipSubmission], problems: list[str]) -> dict[str, tuple[ClipSubmission, ClipJob]]:
-    """Validate and id every clip up front (the same function ingest runs), so we know what to wait for."""
+def plan(subs: list[ClipSubmission], problems: list[str],
+         local_files: bool = True) -> dict[str, tuple[ClipSubmission, ClipJob]]:
+    """Validate and id every clip up front (the same function ingest runs), so we know what to wait for and
+    nothing is started for a clip that cannot be read. `local_files`: local paths are this machine's (not
+    so for a pipeline elsewhere, named by MIRA_KAFKA_BOOTSTRAP, whose own files they may name)."""
     jobs: dict[str, tuple[ClipSubmission, ClipJob]] = {}
     for sub in subs:
         try:
@@ -72,9 +78,10 @@ def plan(subs: list[ClipSubmission], problems: list[str]) -> dict[str, tuple[Cli
         except BadInput as exc:
             problems.append(f"{sub.source}: {exc.reason}")
             continue
-        unresolvable = dns_problem(job.clip.source_uri)
-        if unresolvable:
-            problems.append(f"{sub.source}: {unresolvable}")
+        uri = job.clip.source_uri
+        unreadable = dns_problem(uri) or (local_problem(uri) if local_files else None)
+        if unreadable:
+            problems.append(f"{sub.source}: {unreadable}")
             continue
         jobs.setdefault(job.job_id, (sub, job))
     return jobs
@@ -86,7 +93,7 @@ async def _caption(args: argparse.Namespace) -> int:
     subs, problems = collect(args.sources, args.manifest, request_id, skipped)
     if args.split is not None:  # for this run only: ingest routes by it instead of its MIRA_SPLIT
         subs = [sub.model_copy(update={"split": args.split}) for sub in subs]
-    jobs = plan(subs, problems)
+    jobs = plan(subs, problems, local_files=not Settings().kafka_bootstrap)
     report_skipped(skipped)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
@@ -106,7 +113,7 @@ async def _caption(args: argparse.Namespace) -> int:
             if wait:
                 await tracker.start(fresh=pipeline is not None and pipeline.broker is not None)
             await kafka.publish_all(settings, [sub for sub, _ in jobs.values()])
-            print(f"submitted {len(jobs)} clips", file=sys.stderr)
+            print(f"submitted {plural(len(jobs), 'clip')}", file=sys.stderr)
             if not wait:
                 for _, job in jobs.values():
                     print(job.clip.clip_id)
@@ -122,4 +129,5 @@ def report_skipped(skipped: list[str], shown: int = 20) -> None:
     for line in skipped[:shown]:
         print(f"skipped: {line}", file=sys.stderr)
     if len(skipped) > shown:
-        print(f"skipped: {len(skipped) - shown} more files that are not video file names", file=sys.stderr)
+        print(f"skipped: {plural(len(skipped) - shown, 'more file', 'more files')} that are not video file names",
+              file=sys.stderr)

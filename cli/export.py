@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import get_args
 
 from cli.commands import SUMMARY
+from cli.words import plural
 from shared.messages import CaptionStatus
 from shared.settings import Settings
 from shared.store import RecordStore, StoreError, Version, cuts
@@ -66,5 +67,5 @@ def run(args: argparse.Namespace) -> int:
             return 0
         records = store.iter_records(args.version, args.prompt_version, args.model, args.status, args.quality)
         count = export(records, args.format, args.output)
-    print(f"exported {count} records to {args.output}")
+    print(f"exported {plural(count, 'record')} to {args.output}")
     return 0

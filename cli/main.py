@@ -48,7 +48,20 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+def unknown_command(name: str) -> str:
+    """The line for a command that does not exist: the nearest one when the name looks like a typo."""
+    import difflib
+
+    near = difflib.get_close_matches(name, COMMANDS, n=2, cutoff=0.6)
+    if near:
+        return f"mira: unknown command {name!r}; did you mean " + " or ".join(f"`mira {n}`" for n in near) + "?"
+    return f"mira: unknown command {name!r}; the commands are {', '.join(COMMANDS)} (`mira --help` says more)"
+
+
 def _main(argv: list[str]) -> int:
+    if argv and not argv[0].startswith("-") and argv[0] not in SUMMARY:
+        print(unknown_command(argv[0]), file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="mira", description=__doc__,
                                      epilog="`mira COMMAND --help` describes a command's options.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

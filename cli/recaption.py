@@ -14,6 +14,7 @@ from cli.connect import running_settings
 from cli.session import follow, pipeline_session
 from cli.summary import print_summary, usd
 from cli.tracker import Tracker
+from cli.words import plural
 from services.caption.request import estimate_usage
 from services.caption.settings import CaptionSettings
 from services.ingest.sources import new_request_id
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         typical = estimate_usage(model, *TYPICAL_GRID, caption_settings)
         cost = sum(cost_usd(model, r.input_tokens or typical.input_tokens, r.output_tokens or typical.output_tokens)
                    for r in records)
-        print(f"would recaption {len(records)} clips with {model}; estimated cost ${usd(cost)}")
+        print(f"would recaption {plural(len(records), 'clip')} with {model}; estimated cost ${usd(cost)}")
         return 0
     return interrupt.run(_publish(request, records, args))
 

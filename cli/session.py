@@ -12,6 +12,7 @@ from cli.connect import given_up
 from cli.pipeline import LocalPipeline
 from cli.services import model_configured, services_to_run
 from cli.tracker import Tracker
+from cli.words import plural
 from shared import broker
 from shared.settings import Settings
 
@@ -77,6 +78,6 @@ async def follow(tracker: Tracker, pipeline: LocalPipeline | None, timeout_s: fl
             last = line
         if deadline and time.monotonic() > deadline:
             note = f" (last seen: {pipeline.note()})" if pipeline and pipeline.note() else ""
-            print(f"timed out with {len(tracker.pending)} clips still in the pipeline{note}", file=sys.stderr)
-            return [f"timed out after {timeout_s:g} s with {len(tracker.pending)} clips unfinished{note}"]
+            print(f"timed out with {plural(len(tracker.pending), 'clip')} still in the pipeline{note}", file=sys.stderr)
+            return [f"timed out after {timeout_s:g} s with {plural(len(tracker.pending), 'clip')} unfinished{note}"]
     return []

@@ -1,6 +1,6 @@
-"""`mira stats [-o hist.png]`: words per caption type beside MiraData's figures, identical captions that
-different clips share, the suspect share by quality rule and how repairs ended, and optionally a PNG
-histogram of caption lengths."""
+"""`mira stats [-o lengths.png]`: words per caption type beside MiraData's figures, identical captions that
+different clips share and the suspect share by quality rule with how repairs ended, as text; with -o, also the
+histogram of caption lengths, drawn as a PNG."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from shared.store import quality
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "stats", help=SUMMARY["stats"]
+        "stats", help=SUMMARY["stats"], description=__doc__
     )
     p.add_argument(
-        "-o", "--output", type=Path, metavar="PNG", help="also write a histogram of caption lengths"
+        "-o", "--output", type=Path, metavar="PNG", help="also draw the histogram of caption lengths to this PNG"
     )
 
 
@@ -34,4 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         stats.write_histogram(figures, args.output)
         print(f"\nhistogram written to {args.output}")
+    else:  # the histogram is a picture: say where to get it rather than leave it unmentioned
+        print("\nthe histogram of caption lengths is a picture: `mira stats -o lengths.png` draws it "
+              "(so does the Stats page of `mira review`)")
     return 0

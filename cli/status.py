@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.commands import SUMMARY
+from cli.words import plural
 from shared.qa.report import quality_lines
 from shared.qa.rules import RULES
 from shared.settings import Settings
@@ -114,7 +115,7 @@ def print_state(state: dict[str, Any]) -> None:
                         indent="  "))
     r = state["records"]
     latest = ", ".join(f"{n} {s}" for s, n in sorted(r["latest_by_status"].items())) or "none"
-    print(f"records: {r['versions']} versions of {r['clips']} clips; latest: {latest}")
+    print(f"records: {plural(r['versions'], 'version')} of {plural(r['clips'], 'clip')}; latest: {latest}")
     print(f"tokens: {r['input_tokens']} input ({r['image_tokens']} image), {r['output_tokens']} output; "
           f"cost ${r['cost_usd']:.6f}")
     print(quality_lines(r["quality"]))

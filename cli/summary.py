@@ -9,9 +9,11 @@ from collections import Counter
 from typing import TextIO
 
 from cli.tracker import Tracker
+from cli.words import plural
 from shared.messages import ClipJob
 from shared.settings import Settings
 from shared.topics import Topic
+from shared.vision_models import PLACEHOLDER_MODEL
 
 
 def print_summary(tracker: Tracker, jobs: list[ClipJob], problems: list[str], settings: Settings,
@@ -43,7 +45,7 @@ def print_summary(tracker: Tracker, jobs: list[ClipJob], problems: list[str], se
     for reason in stopped or []:
         print(f"stopped early: {reason}", file=out)
     if tracker.pending:
-        print(f"unfinished: {len(tracker.pending)} clips", file=out)
+        print(f"unfinished: {plural(len(tracker.pending), 'clip')}", file=out)
     failed = len(p.dead) + len(tracker.pending) + len(problems) + len(stopped or [])
     failed += sum(1 for r in p.recorded.values() if r.status != "success")
     return 1 if failed else 0
@@ -59,8 +61,15 @@ def _print_records(tracker: Tracker, names: dict[str, str], request_id: str, out
           + (f" ({before} already recorded, no model call)" if before else ""), file=out)
     tokens = [sum(getattr(r, k) for r in now) for k in ("input_tokens", "image_tokens", "output_tokens")]
     calls = sum(1 for r in now if r.input_tokens or r.output_tokens)
-    print(f"this run: {calls} model calls; tokens: {tokens[0]} input ({tokens[1]} image), {tokens[2]} output; "
-          f"cost ${usd(sum(r.cost_usd for r in now))}", file=out)
+    print(f"this run: {plural(calls, 'model call')}; tokens: {tokens[0]} input ({tokens[1]} image), "
+          f"{tokens[2]} output; cost ${usd(sum(r.cost_usd for r in now))}", file=out)
+    models = Counter(r.model for r in recorded.values() if r.model)
+    if models:
+        print("model: " + ", ".join(f"{m} ({n})" if len(models) > 1 else m for m, n in models.most_common()),
+              file=out)
+    if PLACEHOLDER_MODEL in models:
+        print(f"  {PLACEHOLDER_MODEL} is Mira's local offline model: PLACEHOLDER captions, which describe no "
+              "video; set OPENAI_API_KEY (or OPENAI_BASE_URL) for real ones", file=out)
     for job_id, r in recorded.items():
         if r.status != "success":
             print(f"  {r.status}: {names[job_id]}: {r.reason}", file=out)
@@ -84,14 +93,14 @@ def _print_skipped(tracker: Tracker, settings: Settings, out: TextIO) -> None:
     print(
         "NOT captioned: no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the caption model was not called and "
         "no records were written.\n"
-        f"Captioning these {n} clips with {model} would cost about ${usd(sum(u.cost_usd for u in usages))} "
+        f"Captioning {'this clip' if n == 1 else f'these {n} clips'} with {model} would cost about ${usd(sum(u.cost_usd for u in usages))} "
         f"(~{inp} input tokens incl. {image} image tokens, ~{output} output tokens).\n"
         "Set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) and run the same command again.",
         file=out,
     )
     grids = [h.grid.uri.removeprefix("file://") for h in tracker.progress.hinted.values()]
     if grids:
-        print(f"The {n} rendered grids (the images the model would see) are JPEG files in the blob store "
+        print(f"The {plural(n, 'rendered grid')} (the images the model would see) are JPEG files in the blob store "
               f"{settings.blob_url}, e.g.\n  " + "\n  ".join(grids[:3])
               + f"\nOpen them in any image viewer (e.g. `xdg-open {grids[0]}`).",
               file=out)

@@ -44,9 +44,13 @@ def _patch(multiplier: float, inp: float, out: float) -> VisionModel:
     return VisionModel(rule="patch", multiplier=multiplier, input_per_m=inp, output_per_m=out)
 
 
+# The model name of Mira's local offline model (cli/localmodel), whose placeholder captions cost nothing.
+PLACEHOLDER_MODEL = "mira-placeholder"
+
 # Dated snapshots ("gpt-4o-2024-08-06") resolve to the longest matching name below.
 BUILTIN: dict[str, VisionModel] = {
     "*": _tile(85, 170, 2.50, 10.00),
+    PLACEHOLDER_MODEL: _tile(85, 170, 0.0, 0.0),
     "gpt-4o": _tile(85, 170, 2.50, 10.00),
     "chatgpt-4o-latest": _tile(85, 170, 5.00, 15.00),
     "gpt-4o-mini": _tile(2833, 5667, 0.15, 0.60),

@@ -14,6 +14,7 @@ from prometheus_client import Counter
 import prompt
 from services.caption.batch import BatchCaptioner, captioner_for
 from services.caption.captioner import BeforeSend, Captioner, CaptionOutcome
+from services.caption.metrics import CaptionMetrics
 from services.caption.onecall import OneCall, Question
 from services.caption.repair import Repairs
 from services.caption.settings import CaptionSettings
@@ -48,6 +49,7 @@ class CaptionStage(Stage[HintReady]):
                                ctx.run_blocking, ctx.registry)
         self.calls = Counter("mira_caption_calls", "Clips by how their captions were obtained (model, reused)",
                              ["how"], registry=ctx.registry)
+        self.metrics = CaptionMetrics(ctx.registry, self.captioner)
 
     async def handle(self, message: HintReady) -> CaptionResult:
         model = message.options.model or self.settings.caption_model
@@ -62,6 +64,7 @@ class CaptionStage(Stage[HintReady]):
         self.calls.labels("model" if paid else "reused").inc()
         checked = await self.repairs.check(message, question, outcome)
         kept = checked.outcome
+        self.metrics.paid(outcome.model, checked.usage)
         return CaptionResult(**message.model_dump(), status=kept.status, reason=kept.reason, captions=kept.captions,
                              model=kept.model, prompt_version=kept.prompt_version, usage=checked.usage,
                              quality=checked.quality, quality_reasons=checked.reasons, repair=checked.repair,

@@ -110,7 +110,7 @@ def decode_device(setting: str) -> str:
         return "cuda"
     if setting == "cuda":
         raise Fatal("MIRA_DECODE_DEVICE=cuda but no CUDA device could be opened (driver or GPU missing)")
-    log.warning("no CUDA device available: decoding on CPU (MIRA_DECODE_DEVICE=auto)")
+    log.info("no CUDA device available: decoding on CPU (MIRA_DECODE_DEVICE=auto)")  # the usual case: no warning
     return "cpu"
 
 

@@ -10,8 +10,9 @@ Every source is checked against MIRA_ALLOWED_SOURCES (shared/sources/policy.py) 
 
 from __future__ import annotations
 
-from services.ingest import identity
-from services.ingest.api import ClipRequest, IngestApi
+from services.ingest import identity, lookup
+from services.ingest.api import ClipRequest, IngestApi, Lookups
+from services.ingest.apimodels import Accepted, AcceptedClip, ClipState, JobState
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import new_request_id, routed, to_job
 from services.ingest.watch import watch_folder
@@ -38,7 +39,7 @@ class IngestStage(Stage[ClipSubmission]):
         self.policy = SourceSettings().source_policy
         assert ctx.settings.database_url is not None
         self.store = await ctx.run_blocking(RecordStore.open, ctx.settings.database_url)
-        self.api = IngestApi(settings, self._accept)
+        self.api = IngestApi(settings, self._accept, Lookups(self._clip_state, self._job_state))
         try:
             await self.api.start()
         except BaseException:
@@ -61,7 +62,13 @@ class IngestStage(Stage[ClipSubmission]):
         await self.api.stop()
         self.store.close()
 
-    async def _accept(self, clips: list[ClipRequest]) -> dict[str, object]:
+    async def _clip_state(self, clip_id: str) -> ClipState | None:
+        return await self.ctx.run_blocking(lookup.clip_state, self.store.engine, clip_id)
+
+    async def _job_state(self, job_id: str) -> JobState | None:
+        return await self.ctx.run_blocking(lookup.job_state, self.store.engine, job_id)
+
+    async def _accept(self, clips: list[ClipRequest]) -> Accepted:
         """Check every clip of one API request, then publish them all; BadInput refuses the whole request."""
         request_id = new_request_id()
         for clip in clips:
@@ -76,4 +83,5 @@ class IngestStage(Stage[ClipSubmission]):
             await self.ctx.run_blocking(identity.claim, self.store.engine, job)
         for sub in subs:
             await self.ctx.publish(sub)
-        return {"request_id": request_id, "clips": [{"clip_id": j.clip.clip_id, "job_id": j.job_id} for j in jobs]}
+        return Accepted(request_id=request_id,
+                        clips=[AcceptedClip(clip_id=j.clip.clip_id, job_id=j.job_id) for j in jobs])

@@ -24,7 +24,10 @@ def normalize_uri(source: str) -> str:
         return source
     if scheme and len(scheme) > 1:
         raise BadInput(f"unsupported source scheme {scheme!r} in {source!r} (use a path, file://, http(s):// or s3://)")
-    return Path(source).expanduser().resolve().as_uri()
+    try:
+        return Path(source).expanduser().resolve().as_uri()
+    except ValueError as exc:  # a NUL byte, or text no file name can hold (an unpaired surrogate)
+        raise BadInput(f"source {source[:40]!r} is not a usable path ({exc})") from None
 
 
 def new_request_id() -> str:

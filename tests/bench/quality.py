@@ -1,7 +1,7 @@
 """`python -m tests.bench.quality` (make bench-quality): issue 23's "precision and recall per rule, and CPU
 per record, the store look-up included".
 
-The labelled set is tests/qa/corpus.py's (N answers written to read like a grid captioner's, lengths near
+The labelled set is cli/localmodel/corpus.py's (N answers written to read like a grid captioner's, lengths near
 MiraData's, half clean, half with one defect each, the tricky negatives among the clean ones). Every answer
 goes the way the caption stage takes it: the duplicate look-up in a SQLite record store of 10,000 records
 plus the one other clip that has the boilerplate, then every rule. Measured in the same run, the baseline
@@ -22,9 +22,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from cli.localmodel.corpus import BOILERPLATE, Item, clean, labelled
 from shared.qa.rules import RULES, Context, check, text_hash
 from shared.store import RecordStore, quality
-from tests.qa.corpus import BOILERPLATE, Item, clean, labelled
 from tests.store.factories import result, seed
 
 GOAL_MS = 0.5

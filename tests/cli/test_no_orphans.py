@@ -23,7 +23,7 @@ def test_caption_leaves_nothing_running(mira_env: dict[str, str], fake_openai: F
     log = tmp_path / "caption.log"
     proc = start_mira(mira_env, "caption", str(clip), "--wait", log=log)
     # The others come while the services are still starting: no state may leave one behind.
-    wait_for_text(log, "hints 1" if sig == signal.SIGTERM else "submitted 1 clips", proc)
+    wait_for_text(log, "hints 1" if sig == signal.SIGTERM else "submitted 1 clip", proc)
     assert len(processes_of(mira_env["MIRA_HOME"])) >= 8  # the command, the broker, its watchdog, 5 services
     proc.send_signal(sig)
     code = proc.wait(60)

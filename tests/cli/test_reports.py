@@ -42,7 +42,7 @@ def test_rerun_of_recorded_clips_pays_nothing_and_says_so(mira_env: dict[str, st
     first = mira(mira_env, "caption", str(clip.parent), "--wait")
     assert first.returncode == 0, first.stdout + first.stderr
     calls = len(fake_openai.requests)
-    assert calls == 1 and "this run: 1 model calls" in first.stdout
+    assert calls == 1 and "this run: 1 model call;" in first.stdout
     assert f"skipped: {clip.parent / 'raw.h264'}: not a video file name (.h264)" in first.stderr
 
     again = mira(mira_env, "caption", str(clip), "--wait")
@@ -76,7 +76,7 @@ def test_a_service_that_keeps_dying_is_given_up_with_its_last_lines(mira_env: di
     fake_openai.configure(latency_s=60)
     log = tmp_path / "caption.log"
     proc = start_mira(mira_env, "caption", str(clip), "--wait", log=log)
-    wait_for_text(log, "submitted 1 clips", proc)
+    wait_for_text(log, "submitted 1 clip", proc)
     pipeline = Path(mira_env["MIRA_HOME"]) / "pipeline.json"
     killed: set[int] = set()
     deadline = time.monotonic() + 90

@@ -166,7 +166,7 @@ def test_a_rejected_api_key_stops_captioning_with_a_clear_message_and_no_secret(
     result = mira(mira_env, "caption", str(clips / "street.mp4"), "--wait", timeout=120)
     assert result.returncode == 1
     assert "the caption service cannot work" in result.stderr and "401" in result.stderr
-    assert "unfinished: 1 clips" in result.stdout  # not dead-lettered: it waits for a working key
+    assert "unfinished: 1 clip" in result.stdout  # not dead-lettered: it waits for a working key
     logs = "".join(p.read_text() for p in (Path(mira_env["MIRA_HOME"]) / "logs").glob("*.log"))
     assert "sk-test-secret-123" not in logs + result.stderr + result.stdout
     assert len(fake_openai.requests) == 1  # one rejected call, then the consumer stopped

@@ -52,7 +52,7 @@ class Faults:
     seed: int | None = None  # seeds the random draws of throttle_share and vary_hints
     vary_hints: bool = False  # hint sentences differ per request unless it asks for temperature 0
     track_callers: bool = False  # log the pid of each call's client process (see calls.py)
-    # Caption answers read like real ones (tests/qa/corpus.py); this share of grids gets a first answer with
+    # Caption answers read like real ones (cli/localmodel/corpus.py); this share of grids gets a first answer with
     # one defect (the kind chosen by the grid, from `defects`), and a quality repair of it comes back clean
     # for the share `repairs_fix` of grids (else with the same defect again).
     defect_share: float = 0.0

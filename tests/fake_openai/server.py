@@ -1,5 +1,6 @@
 """A local OpenAI-compatible HTTP server for tests and benches, with faults a test can turn on.
 
+It is the product's local model (cli/localmodel) with faults, a request log and the Batch API added:
 `FakeOpenAI().start()` runs it on a background thread with its own event loop on a free loopback port and
 returns the base URL for the `openai` SDK. Every chat completion is recorded (`.requests`) so tests can
 assert on the prompt, the hint and the decoded image, and every chat completion is logged as a `Call`
@@ -13,17 +14,13 @@ import asyncio
 import json
 import threading
 import time
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from tests.fake_openai.batches import BatchStore
-from tests.fake_openai.calls import Call, Callers, deliver, question_of
-from tests.fake_openai.faults import Dice, Faults, Limiter, Script, retry_after_headers
-from tests.fake_openai.replies import (
+from cli.localmodel.replies import (
     Recorded,
     completion,
-    decode_image,
     defect_of,
     error_body,
     is_hint_request,
@@ -31,11 +28,15 @@ from tests.fake_openai.replies import (
     prompt_tokens,
     repair_fixes,
 )
+from cli.localmodel.server import LocalModel, bad_image
+from tests.fake_openai.batches import BatchStore
+from tests.fake_openai.calls import Call, Callers, deliver, question_of
+from tests.fake_openai.faults import Dice, Faults, Limiter, Script, retry_after_headers
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalModel):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, **faults: Any) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.faults = Faults()
         self.requests: list[Recorded] = []
         self.calls: list[Call] = []
@@ -45,17 +46,10 @@ class FakeOpenAI:
         self._dice = Dice()
         self._callers = Callers()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
         self.store = BatchStore(self, self._answer)
         self.configure(**faults)
 
     # ---- Python API -------------------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
     def configure(self, **faults: Any) -> FakeOpenAI:
         """Change faults (see Faults); `script=[...]` queues one-shot faults for the next requests."""
         with self._lock:
@@ -78,66 +72,17 @@ class FakeOpenAI:
         """Requests answered 200 (the ones a client pays for)."""
         return [r for r in self.requests if r.status == 200]
 
-    def start(self) -> str:
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name="fake-openai", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake OpenAI server did not start")
-        return self.base_url
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
-        self._thread.join(10)
-        self._loop = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024 * 1024)
-        app.add_routes([
-            web.post("/v1/chat/completions", self.chat_completions),
-            web.get("/v1/models", self.models),
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            *super().routes(),
             web.post("/admin/faults", self.admin_faults),
             web.get("/admin/requests", self.admin_requests),
             web.get("/admin/calls", self.admin_calls),
             web.post("/admin/reset", self.admin_reset),
             *self.store.routes(),
-        ])
-        return app
+        ]
 
     # ---- serving ----------------------------------------------------------------------------------
-    def _serve(self, ready: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._loop.run_until_complete(self._startup())
-        ready.set()
-        self._loop.run_forever()
-        self._loop.close()
-
-    async def _startup(self) -> None:
-        self._runner = web.AppRunner(self.app(), shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _shutdown(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        # Handlers still sleeping (a "hang" fault) would otherwise die pending when the loop stops.
-        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
-        asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
-
     def _record(self, path: str, body: dict[str, Any], auth: str | None, fault: str, status: int) -> None:
         with self._lock:
             self.requests.append(Recorded(path, body, auth, fault, status, time.time()))
@@ -158,12 +103,10 @@ class FakeOpenAI:
             reply = error_body(400, "response_format of type json_schema is not supported by this model")
         else:
             fault = self._script.next(faults.mode)
-            try:
-                for part in _images(body):
-                    decode_image(part)
-            except Exception as exc:  # noqa: BLE001 - any undecodable image is the client's fault
+            problem = bad_image(body)
+            if problem:
                 status, fault = 400, "bad_image"
-                reply = error_body(400, f"Invalid image: {exc}")
+                reply = error_body(400, problem)
             else:
                 if fault.startswith("status:"):
                     status = int(fault[7:])
@@ -257,7 +200,3 @@ class FakeOpenAI:
         self.reset()
         return web.json_response({"ok": True})
 
-
-def _images(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [part["image_url"] for m in body.get("messages", []) if isinstance(m.get("content"), list)
-            for part in m["content"] if part.get("type") == "image_url"]

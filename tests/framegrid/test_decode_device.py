@@ -1,5 +1,6 @@
 """MIRA_DECODE_DEVICE: NVDEC where a GPU is present, CPU otherwise. This machine has no GPU, so `auto`
-must fall back with exactly one log line, `cuda` must refuse to start, and `cpu` must stay silent."""
+must fall back with exactly one log line (at INFO: a CPU machine is not a fault), `cuda` must refuse to start,
+and `cpu` must stay silent."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_auto_falls_back_to_cpu_with_one_log_line(videos: Videos, caplog: pytest
     grids = [render_grid(clip(path), FramegridSettings(decode_device="auto")) for _ in range(3)]
     assert [g.decode_device for g in grids] == ["cpu"] * 3
     assert fallback_lines(caplog) == ["no CUDA device available: decoding on CPU (MIRA_DECODE_DEVICE=auto)"]
+    assert [r.levelname for r in caplog.records if "CUDA" in r.getMessage()] == ["INFO"]  # no GPU is no fault
     assert shown_indices(grids[0]) == sorted(shown_indices(grids[0]))
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from cli.localmodel.corpus import labelled
 from shared.qa.rules import RULES, Context, check, text_hash
-from tests.qa.corpus import labelled
 
 CLEAN_TAIL = (" The light is soft and even across the scene, and the movement stays slow and continuous "
               "from the start of the clip to its end, with no interruptions.")

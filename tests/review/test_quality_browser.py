@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from cli.localmodel.corpus import clean, defective
 from shared.blobstore import FileBlobStore
 from shared.qa.rules import Context, check
 from shared.store import RecordStore
-from tests.qa.corpus import clean, defective
 from tests.review.browser import ReviewProcess, grid_images_loaded, new_page, screenshot
 from tests.review.conftest import review_env
 from tests.review.seeding import Seeded, render_grids

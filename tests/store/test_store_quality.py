@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from cli.localmodel.corpus import BOILERPLATE, clean
 from shared.messages import Captions, QualityReason
 from shared.qa.recheck import recheck
 from shared.qa.rules import text_hash
@@ -18,7 +19,6 @@ from shared.store.first_release import records as old_records
 from shared.store.migrations import MIGRATIONS
 from shared.store.schema import schema_migrations
 from shared.store.versions import record_all
-from tests.qa.corpus import BOILERPLATE, clean
 from tests.store.factories import result
 
 

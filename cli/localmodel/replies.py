@@ -1,10 +1,12 @@
-"""What the fake model says: reads a chat completion request (text, images, response format) and writes
-the reply the configured fault calls for, with usage counted from the image actually sent.
+"""What the local model says: reads a chat completion request (text, images, response format) and writes
+the reply (placeholder captions, or the one a test's fault calls for), with usage counted from the image
+actually sent. The test suite's fake server (tests/fake_openai) answers with the same replies.
 
-Caption answers read like a real grid captioner's (tests/qa/corpus.py, chosen by the image sent), start
-from the hint when there is one, so a test can tell its own request's answer, and carry the short caption
-when the schema asks for it. With `Faults.defect_share` some grids get a defective first answer, and the
-quality repair of it (a request carrying the repair instruction) a clean one.
+Caption answers read like a real grid captioner's (corpus.py, chosen by the image sent, so different clips
+get different text that passes the quality rules) but describe no video: they are placeholder text, whatever
+the clip shows. They start from the hint when there is one, so a test can tell its own request's answer, and
+carry the short caption when the schema asks for it. With a test's `defect_share` some grids get a defective
+first answer, and the quality repair of it (a request carrying the repair instruction) a clean one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from PIL import Image
 
 import prompt
-from tests.qa import corpus
+from cli.localmodel import corpus
 
 HINT_REQUEST = re.compile(r"one[- ]sentence caption", re.IGNORECASE)
 
@@ -255,3 +257,9 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     codes = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
     return {"error": {"message": message, "type": kinds.get(status, "server_error"),
                       "param": None, "code": codes.get(status)}}
+
+
+def image_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `image_url` objects of every message, in order."""
+    return [part["image_url"] for m in body.get("messages", []) if isinstance(m.get("content"), list)
+            for part in m["content"] if part.get("type") == "image_url"]
