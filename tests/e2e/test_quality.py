@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from shared.store import RecordStore
 from tests.e2e.conftest import mira
-from tests.fake_openai.replies import defect_of, is_quality_repair
+from cli.localmodel.replies import defect_of, is_quality_repair
 from tests.fake_openai.server import FakeOpenAI
 from tests.media.videos import make_video
 
