@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 import prompt
 from services.caption import reply, request
 from services.caption.budget import BudgetGate, Reservation, StoreTally
-from services.caption.captioner import Ask, BeforeSend, Captioner, CaptionOutcome
+from services.caption.captioner import Ask, BeforeSend, Captioner, CaptionOutcome, Grid, grid_bytes
 from services.caption.errors import fail_fast, reject, retryable, retryable_status
 from services.caption.settings import CaptionSettings
 from shared.messages import Usage
@@ -112,9 +112,10 @@ class BatchCaptioner:
         """Messages the consumer should hold at once so that a batch can fill."""
         return self.s.caption_batch_max_requests
 
-    async def caption(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None,
+    async def caption(self, grid: Grid, grid_w: int, grid_h: int, hint: str | None,
                       model: str | None = None, before_send: BeforeSend | None = None) -> CaptionOutcome:
         model = model or self.s.caption_model
+        grid_jpeg = await grid_bytes(grid)  # a batch line carries its image from the start
         request.check_grid(grid_jpeg, grid_w, grid_h)
         cid = custom_id(model, hint, grid_jpeg)
         p = self.pending.get(cid)

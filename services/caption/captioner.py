@@ -4,6 +4,8 @@ It asks with structured output (`chat.completions.parse` with the pydantic schem
 to a numbered-list reply for a model whose server rejects json_schema, repairs an unusable reply once,
 and turns refusals, truncation and content filters into statuses with reasons. Every attempt passes the
 budget gate and the rate limiter; the usage of every billed attempt is summed into the outcome.
+The grid may be given as a loader: it is then read (from the blob store) only once a request may go, and
+dropped with the request, so a thousand requests waiting for the rate budget hold no images.
 Non-retryable statuses raise BadInput (dead letter) or Fatal (401: stop the consumer).
 """
 
@@ -30,6 +32,9 @@ from shared.vision_models import image_tokens
 log = logging.getLogger(__name__)
 # Runs once a request may go (budget held, rate slot granted); told whether anything held it back first.
 BeforeSend = Callable[[bool], Awaitable[None]]
+# Reads the grid JPEG when a request is about to go (each attempt reads it again).
+GridLoader = Callable[[], Awaitable[bytes]]
+Grid = bytes | GridLoader
 _SCHEMA_WORDS = ("response_format", "json_schema", "structured output", "schema")
 
 
@@ -54,6 +59,21 @@ class Ask:
     grid_w: int
     grid_h: int
     short: bool  # the short caption is asked for too (no hint)
+    load: GridLoader | None = None  # fills the grid placeholder of `msgs` when sent; None: msgs carry it
+
+
+async def grid_bytes(grid: Grid) -> bytes:
+    return grid if isinstance(grid, bytes) else await grid()
+
+
+def _loaded(grid: Grid) -> GridLoader:
+    if not isinstance(grid, bytes):
+        return grid
+
+    async def given() -> bytes:
+        return grid
+
+    return given
 
 
 def rejects_json_schema(exc: openai.BadRequestError) -> bool:
@@ -76,14 +96,14 @@ class Captioner:
         await self.budget.aclose()
         await self.client.close()
 
-    async def caption(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None,
+    async def caption(self, grid: Grid, grid_w: int, grid_h: int, hint: str | None,
                       model: str | None = None, before_send: BeforeSend | None = None) -> CaptionOutcome:
-        """`before_send` may raise to call nothing after all (the answer turned up while this one waited)."""
+        """`before_send` may raise to call nothing after all (the answer turned up while this one waited).
+        A bad grid raises BadInput when it is read, before anything is sent."""
         model = model or self.s.caption_model
-        request.check_grid(grid_jpeg, grid_w, grid_h)
         structured = model not in self.plain_models
-        msgs = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured)
-        ask = Ask(model, msgs, structured, grid_w, grid_h, prompt.writes_short(hint))
+        msgs = request.messages(None, hint, self.s.caption_image_detail, structured)
+        ask = Ask(model, msgs, structured, grid_w, grid_h, prompt.writes_short(hint), _loaded(grid))
         try:
             verdict, usage = await self._ask(ask, Usage(), before_send)
             return await self.finish(ask, verdict, usage)
@@ -91,19 +111,18 @@ class Captioner:
             if not (structured and rejects_json_schema(exc)):
                 raise fail_fast(exc) from exc
             self._plain(model, exc)
-            return await self.caption(grid_jpeg, grid_w, grid_h, hint, model, before_send)
+            return await self.caption(grid, grid_w, grid_h, hint, model, before_send)
         except openai.APIStatusError as exc:
             raise fail_fast(exc) from exc
 
-    async def repair(self, grid_jpeg: bytes, grid_w: int, grid_h: int, hint: str | None, model: str,
+    async def repair(self, grid: Grid, grid_w: int, grid_h: int, hint: str | None, model: str,
                      answer: Captions, problems: list[str], before_send: BeforeSend | None = None) -> CaptionOutcome:
         """One call asking again with the suspect answer and its problems: its outcome as it is (an unusable
         reply is not repaired again: a question is asked at most twice)."""
-        request.check_grid(grid_jpeg, grid_w, grid_h)
         structured = model not in self.plain_models
-        sent = request.messages(grid_jpeg, hint, self.s.caption_image_detail, structured)
+        sent = request.messages(None, hint, self.s.caption_image_detail, structured)
         msgs = request.quality_repair_messages(sent, answer, structured, problems)
-        ask = Ask(model, msgs, structured, grid_w, grid_h, prompt.writes_short(hint))
+        ask = Ask(model, msgs, structured, grid_w, grid_h, prompt.writes_short(hint), _loaded(grid))
         try:
             verdict, usage = await self._ask(ask, Usage(), before_send)
         except openai.APIStatusError as exc:
@@ -150,7 +169,13 @@ class Captioner:
         return reply.read_reply(body, ask.structured, ask.short), reply.add(usage, spent)
 
     async def _send(self, ask: Ask) -> LegacyAPIResponse[Any]:
-        body: dict[str, Any] = {"messages": ask.msgs, **request.options(self.s)}
+        msgs = ask.msgs
+        if ask.load is not None:  # read now, not while waiting for a slot or the rate budget
+            jpeg = await ask.load()
+            request.check_grid(jpeg, ask.grid_w, ask.grid_h)
+            msgs = request.with_grid(msgs, jpeg)
+            del jpeg  # the data URL is what the request carries
+        body: dict[str, Any] = {"messages": msgs, **request.options(self.s)}
         if ask.structured:
             # The schema `parse` would build on every call, built once; our own reply parser reads the body.
             body["response_format"] = request.response_format(ask.short)

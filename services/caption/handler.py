@@ -55,9 +55,11 @@ class CaptionStage(Stage[HintReady]):
         model = message.options.model or self.settings.caption_model
         question = Question(message.grid.sha256, message.hint.text, prompt.PROMPT_VERSION, model)
 
+        async def grid() -> bytes:  # read just before the request goes, not held while it waits
+            return await self.blobs.get(message.grid.uri)
+
         async def call(before_send: BeforeSend) -> CaptionOutcome:
-            jpeg = await self.blobs.get(message.grid.uri)
-            return await self.captioner.caption(jpeg, message.grid.width, message.grid.height,
+            return await self.captioner.caption(grid, message.grid.width, message.grid.height,
                                                 message.hint.text, model, before_send)
 
         outcome, paid = await self.one_call.ask(question, call)

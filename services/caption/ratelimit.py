@@ -4,7 +4,7 @@ The SDK's own retries are off (max_retries=0): every attempt passes through here
 budgets count what is really sent. Requests are paced by token buckets (requests and tokens per minute,
 learned down from the server's x-ratelimit-* headers), a 429 pauses every sender until its retry-after,
 and the number of requests in flight follows the observed latency (Little's law: rate x latency) between
-configured bounds. 408/409/429/5xx, connection errors, timeouts and unreadable bodies are retried with
+configured bounds and shrinks on 429s (concurrency.py). 408/409/429/5xx, connection errors, timeouts and unreadable bodies are retried with
 exponential backoff and jitter; other statuses are not retried (errors.py says what they mean). A call that
 still fails after MIRA_CAPTION_MAX_RETRIES retries says the endpoint is unavailable: the runtime waits the
 outage out, pausing the stage, instead of dead-lettering the clip.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import random
 import re
 import time
@@ -27,6 +26,7 @@ import httpx2
 import openai
 from openai._legacy_response import LegacyAPIResponse
 
+from services.caption.concurrency import InFlightController
 from services.caption.errors import log_retry, retryable
 from services.caption.settings import CaptionSettings
 from shared import modelcall
@@ -37,15 +37,8 @@ from shared.runtime.outage import CAPTION_ENDPOINT
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BURST_S = 0.5  # a bucket holds this many seconds of its rate: a burst after idling stays short
-# Latency is smoothed as TCP smooths round trips (RFC 6298 uses 1/8 and 1/4): the average follows about
-# the last five calls, the deviation a little faster, so a slow spell shows before the average moves.
-LATENCY_GAIN = 0.2
-DEVIATION_GAIN = 0.25
-# Concurrency is planned for the longer of 1.5 average latencies and the average plus four deviations
-# (RFC 6298's timeout rule), plus one request beyond Little's law so the pipe never runs dry between replies.
-PLAN_LATENCY_FACTOR = 1.5
-PLAN_DEVIATIONS = 4
-SPARE_IN_FLIGHT = 1
+# Connections beyond the in-flight cap: a connection being closed or set up beside every request out.
+SPARE_CONNECTIONS = 16
 # A server-given retry-after is waited out plus a little jitter (a tenth of a second and a quarter of the
 # hint), so replicas told the same wait do not all return in the same instant.
 HINT_JITTER_S = 0.1
@@ -142,10 +135,10 @@ class RateLimiter:
         self.requests.level = self.requests.capacity
         self.tokens.level = self.tokens.capacity
         self.paused_until = 0.0
-        self.latency_s: float | None = None  # moving average of successful calls
-        self.latency_dev_s = 0.0
+        self.control = InFlightController(settings.caption_min_in_flight, settings.caption_max_in_flight,
+                                          self.rpm / 60.0)
         # Until a latency is seen only the rate budget bounds concurrency, so the first calls are not held.
-        self.slots = Slots(settings.caption_max_in_flight)
+        self.slots = Slots(self.control.limit)
         self.stats = LimiterStats()
         self._gate = asyncio.Lock()  # FIFO admission: first come, first sent
         self._rng = random.Random()
@@ -154,6 +147,10 @@ class RateLimiter:
     def suggested_in_flight(self) -> int:
         """Concurrency that keeps the request budget busy at the observed latency (for the consumer too)."""
         return self.slots.limit
+
+    @property
+    def latency_s(self) -> float | None:
+        return self.control.latency_s
 
     async def call(self, send: Callable[[bool], Awaitable[LegacyAPIResponse[T]]],
                    tokens: int) -> LegacyAPIResponse[T]:
@@ -215,6 +212,8 @@ class RateLimiter:
         hinted = retry_after(exc.response.headers) if isinstance(exc, openai.APIStatusError) else None
         if isinstance(exc, openai.RateLimitError):
             self.stats.rate_limited += 1
+            if self.control.rate_limited(time.monotonic(), self.slots.used):
+                self._resize()
             pause = hinted if hinted is not None else self.s.caption_backoff_base_s
             # Everyone waits out a 429, not just this request: that is what stops a storm.
             self.paused_until = max(self.paused_until, time.monotonic() + pause)
@@ -231,6 +230,8 @@ class RateLimiter:
             if not limit:
                 continue
             bucket.per_minute = min(configured, limit * self.s.caption_rate_headroom)  # never plan above it
+            if kind == "requests":
+                self.control.set_rate(bucket.per_minute / 60.0)
             remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
             reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}")) or 0.0
             if remaining is not None and remaining < need:
@@ -240,21 +241,11 @@ class RateLimiter:
         self._resize()
 
     def _observe_latency(self, seconds: float) -> None:
-        # Smoothed latency and deviation, as TCP estimates round trips: a slow spell raises the bound
-        # before the average catches up.
-        if self.latency_s is None:
-            self.latency_s, self.latency_dev_s = seconds, seconds / 2  # RFC 6298's first estimate
-        else:
-            self.latency_dev_s += DEVIATION_GAIN * (abs(seconds - self.latency_s) - self.latency_dev_s)
-            self.latency_s += LATENCY_GAIN * (seconds - self.latency_s)
+        self.control.answered(seconds)
         self._resize()
 
     def _resize(self) -> None:
-        if self.latency_s is None:
-            return
-        planned = max(PLAN_LATENCY_FACTOR * self.latency_s, self.latency_s + PLAN_DEVIATIONS * self.latency_dev_s)
-        want = math.ceil(self.requests.per_minute / 60.0 * planned) + SPARE_IN_FLIGHT
-        self.slots.resize(max(self.s.caption_min_in_flight, min(self.s.caption_max_in_flight, want)))
+        self.slots.resize(self.control.limit)
 
 
 def _number(value: str | None) -> float | None:
@@ -264,7 +255,16 @@ def _number(value: str | None) -> float | None:
         return None
 
 
+def connection_limits(settings: CaptionSettings) -> httpx2.Limits:
+    """A connection for every request the limiter may let out (HTTP/1.1: one request per connection), so
+    the pool never queues what the controller meant to send: the SDK's default stops at 1,000."""
+    most = settings.caption_max_in_flight + SPARE_CONNECTIONS
+    return httpx2.Limits(max_connections=most, max_keepalive_connections=most)
+
+
 def caption_client(settings: CaptionSettings, http_client: Any = None) -> openai.AsyncOpenAI:
-    """SDK retries off (this module owns them), our timeout; aiohttp by default (less CPU per call)."""
+    """SDK retries off (this module owns them), our timeout; aiohttp by default (less CPU per call), its pool
+    sized to the in-flight cap."""
+    http = http_client or openai.DefaultAioHttpClient(limits=connection_limits(settings))
     return modelcall.client(settings.openai_api_key, settings.openai_base_url, settings.caption_timeout_s,
-                            max_retries=0, http_client=http_client or openai.DefaultAioHttpClient())
+                            max_retries=0, http_client=http)

@@ -85,9 +85,11 @@ class Repairs:
                       found: list[QualityReason]) -> CaptionOutcome:
         problems = [f"{r.field}: {r.detail}" for r in found]
 
+        async def grid() -> bytes:
+            return await self.load(message.grid.uri)
+
         async def call(before_send: BeforeSend) -> CaptionOutcome:
-            jpeg = await self.load(message.grid.uri)
-            return await self.captioner.repair(jpeg, message.grid.width, message.grid.height, message.hint.text,
+            return await self.captioner.repair(grid, message.grid.width, message.grid.height, message.hint.text,
                                                question.model, answer, problems, before_send)
 
         outcome, _ = await self.one_call.ask(question.repairing(), call)

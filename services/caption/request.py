@@ -23,6 +23,7 @@ from shared.runtime.errors import BadInput
 from shared.vision_models import cost_usd, image_tokens
 
 EXPECTED_OUTPUT_TOKENS = 600  # ~350 words of captions plus JSON keys (MiraData's samples)
+GRID_PLACEHOLDER = "mira:grid"  # the image's URL in a conversation built before the grid is read
 
 
 def check_grid(jpeg: bytes, width: int, height: int) -> None:
@@ -38,13 +39,27 @@ def check_grid(jpeg: bytes, width: int, height: int) -> None:
         raise BadInput(f"grid image is {size[0]}x{size[1]} but the message says {width}x{height}")
 
 
-def messages(jpeg: bytes, hint: str | None, detail: str, structured: bool) -> list[dict[str, Any]]:
-    """One user message: the prompt text, then the grid image."""
+def messages(jpeg: bytes | None, hint: str | None, detail: str, structured: bool) -> list[dict[str, Any]]:
+    """One user message: the prompt text, then the grid image (a placeholder for `with_grid` when None)."""
     text = prompt.build_prompt(hint, numbered_list=not structured)
+    url = GRID_PLACEHOLDER if jpeg is None else data_url(jpeg)
     return [{"role": "user", "content": [
         {"type": "text", "text": text},
-        {"type": "image_url", "image_url": {"url": data_url(jpeg), "detail": detail}},
+        {"type": "image_url", "image_url": {"url": url, "detail": detail}},
     ]}]
+
+
+def with_grid(msgs: list[dict[str, Any]], jpeg: bytes) -> list[dict[str, Any]]:
+    """The conversation with its grid placeholder filled in (the original is left as it is)."""
+    url = data_url(jpeg)
+
+    def filled(part: Any) -> Any:
+        if isinstance(part, dict) and part.get("type") == "image_url" and part["image_url"].get("url") == GRID_PLACEHOLDER:
+            return {**part, "image_url": {**part["image_url"], "url": url}}
+        return part
+
+    return [{**m, "content": [filled(p) for p in m["content"]]} if isinstance(m["content"], list) else m
+            for m in msgs]
 
 
 def repair_messages(sent: list[dict[str, Any]], reply: str | None, problem: str) -> list[dict[str, Any]]:

@@ -24,8 +24,10 @@ class CaptionSettings(QualitySettings, CaptionModelSetting):
     caption_tpm: int = Field(450_000, ge=1, description="Tokens per minute (prompt + image + max output).")
     caption_rate_headroom: float = Field(
         0.97, gt=0, le=1, description="Fraction of the budgets to plan for, so timing jitter causes no 429s.")
-    caption_min_in_flight: int = Field(1, ge=1)
-    caption_max_in_flight: int = Field(256, ge=1, description="Upper bound on concurrent model requests.")
+    caption_min_in_flight: int = Field(1, ge=1, description="Requests kept out however the controller cuts.")
+    caption_max_in_flight: int = Field(
+        2048, ge=1, le=20_000, description="Cap on concurrent model requests of one replica (and its HTTP "
+        "connections); below it the number follows rate x latency and shrinks on 429s (concurrency.py).")
     caption_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
     caption_max_retries: int = Field(
         6, ge=0, description="Retries of 408/429/5xx/connection errors before handing back to the runtime.")

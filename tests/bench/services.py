@@ -101,25 +101,42 @@ class Pipeline:
         for name in STAGES:
             self.add(name)
 
-    def add(self, name: str) -> Proc:
-        """One more `mira run NAME` process; returns once it consumes and has been given partitions."""
+    def add(self, name: str, env: dict[str, str] | None = None) -> Proc:
+        """One more `mira run NAME` process (with `env` over the pipeline's); returns once it consumes and has
+        been given partitions."""
         replica = sum(p.label.startswith(name) for p in self.procs) + 1
         log = self.home / "logs" / f"{name}-{replica}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        start = log.stat().st_size if log.exists() else 0  # a replaced replica's log is appended to
         with open(log, "ab") as out:
             ports = {"MIRA_HEALTH_PORT": "0", "MIRA_API_PORT": "0"}  # free ports, as `mira up` gives them
             popen = subprocess.Popen([sys.executable, "-m", "cli.main", "run", name], stdout=out,
-                                     stderr=subprocess.STDOUT, env=self.env | ports)
+                                     stderr=subprocess.STDOUT, env=self.env | (env or {}) | ports)
         proc = Proc(name if replica == 1 else f"{name} #{replica}", popen)
         self.procs.append(proc)
-        self._wait_assigned(proc, log)
-        bound = LISTENING_PORT.search(log.read_text(errors="replace"))
+        self._wait_assigned(proc, log, start)
+        bound = LISTENING_PORT.search(self._log_since(log, start))
         proc.health_port = int(bound.group(1)) if bound else None
         return proc
 
-    def _wait_assigned(self, proc: Proc, log: Path, timeout_s: float = 90) -> None:
+    def remove(self, name: str) -> None:
+        """Stop every replica of service `name` (SIGTERM, as a rollout does) and forget them."""
+        leaving = [p for p in self.procs if p.label == name or p.label.startswith(f"{name} #")]
+        for proc in leaving:
+            proc.popen.terminate()
+        for proc in leaving:
+            proc.popen.wait(timeout=60)
+            self.procs.remove(proc)
+
+    @staticmethod
+    def _log_since(log: Path, start: int) -> str:
+        with open(log, "rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+
+    def _wait_assigned(self, proc: Proc, log: Path, start: int = 0, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s
-        while "assigned [" not in log.read_text(errors="replace"):
+        while "assigned [" not in self._log_since(log, start):
             if proc.popen.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"{proc.label} did not start consuming; see {log}:\n{log.read_text()[-2000:]}")
             time.sleep(0.1)

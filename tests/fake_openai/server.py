@@ -47,6 +47,8 @@ class FakeOpenAI(LocalModel):
         self._callers = Callers()
         self._lock = threading.Lock()
         self.store = BatchStore(self, self._answer)
+        self.out = 0  # chat completions being answered now (latency included)
+        self.peak_out = 0  # the most at once since the start or the last reset
         self.configure(**faults)
 
     # ---- Python API -------------------------------------------------------------------------------
@@ -66,6 +68,7 @@ class FakeOpenAI(LocalModel):
             self.requests.clear()
             self.calls.clear()
             self.batches_created.clear()
+            self.peak_out = self.out
 
     @property
     def chat_requests(self) -> list[Recorded]:
@@ -79,6 +82,7 @@ class FakeOpenAI(LocalModel):
             web.get("/admin/requests", self.admin_requests),
             web.get("/admin/calls", self.admin_calls),
             web.post("/admin/reset", self.admin_reset),
+            web.get("/admin/stats", self.admin_stats),
             *self.store.routes(),
         ]
 
@@ -141,7 +145,12 @@ class FakeOpenAI(LocalModel):
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if self.faults.track_callers and peer:
             call.caller = await asyncio.to_thread(self._callers.pid_of, peer[1], self.port)
-        response = await self._respond(request, body)
+        self.out += 1  # (on the server's one event loop)
+        self.peak_out = max(self.peak_out, self.out)
+        try:
+            response = await self._respond(request, body)
+        finally:
+            self.out -= 1
         call.status = response.status
         return await deliver(request, response, call)
 
@@ -195,6 +204,13 @@ class FakeOpenAI(LocalModel):
         with self._lock:
             calls = [c.as_json() for c in self.calls]
         return web.json_response(calls)
+
+    async def admin_stats(self, request: web.Request) -> web.Response:
+        """Requests being answered now and the most at once, answered and rate-limited counts."""
+        with self._lock:
+            statuses = [r.status for r in self.requests]
+        return web.json_response({"out": self.out, "peak_out": self.peak_out, "answered": statuses.count(200),
+                                  "rate_limited": statuses.count(429)})
 
     async def admin_reset(self, request: web.Request) -> web.Response:
         self.reset()
