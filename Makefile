@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-framegrid bench-split bench-caption bench-export bench-pipeline bench-review bench-cli bench-quality chaos lint clean
+.PHONY: install run test bench bench-framegrid bench-split bench-caption bench-export bench-pipeline bench-review bench-cli bench-quality bench-caption-scale chaos lint clean
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ bench-quality: install
 # Per-clip overhead of the whole pipeline (MIRA_BENCH_CLIPS=100 for a quick run).
 bench-pipeline: install
 	$(BIN)/python -m tests.bench.pipeline
+
+# Issue 25: one caption replica (and two) against 2 s and 6 s answers at 3,000 and 10,000 RPM: share of the
+# ideal, peak requests out, caption RSS and CPU per clip, beside the old fixed cap of 256 (MIRA_BENCH_CASES=...).
+bench-caption-scale: install
+	$(BIN)/python -m tests.bench.caption_scale
 
 # Gallery page time of `mira review` at 10, 10k and 1M records: must stay flat (keyset pages).
 bench-review: install

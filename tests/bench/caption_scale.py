@@ -1,0 +1,172 @@
+"""`python -m tests.bench.caption_scale` (make bench-caption-scale): issue 25's scale benchmark.
+
+Does one caption replica keep a top-tier rate limit busy? Every service runs as its own `mira run` process on
+one embedded broker (the pipeline bench's harness, tests/bench/services.py), SQLite, and the local model
+server answering after a set latency under a set requests-per-minute limit (enforced per second, with 429s,
+as OpenAI does). The render pass records MIRA_BENCH_CLIPS (default 1,000) clips once with an instant model;
+then, per case, the caption replicas are replaced by fresh ones with the case's settings and the recaption
+pass (`mira recaption --all --model NEW --wait`, grids reused) captions every clip again through them.
+
+Per case it prints the achieved share of the ideal (ideal = clips / (RPM / 60) + latency: the rate limit
+sending without a gap, plus one answer's wait), the most requests the model server was answering at once,
+429s, and the caption processes' peak RSS and CPU per clip. With two replicas each gets half the RPM (a
+tier is per account). The baseline, measured in the same run, is the old fixed cap: at most 256 requests
+in flight (MIRA_CAPTION_MAX_IN_FLIGHT=256) at 10,000 RPM and 6 s. Goal: share >= 0.9 in every case, caption
+RSS under 400 MiB with 1,000 requests out. Exit status 1 when a case loses clips or misses the share.
+
+MIRA_BENCH_CASES picks cases by name (comma-separated, e.g. `10k-6s-x1,baseline-256`); all nine by default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.bench.pipeline import HEIGHT, SECONDS, WIDTH, PassResult, make_clips, run_pass
+from tests.bench.services import Pipeline, memory_mib
+
+GOAL_SHARE = 0.9
+PARTITIONS = 4  # the pipeline's topics (MIRA_TOPIC_PARTITIONS default)
+SETTLE_S = 60.0  # how long replicas may take to share the partitions after a replacement
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    latency_s: float
+    rpm: int
+    replicas: int
+    cap: int | None = None  # MIRA_CAPTION_MAX_IN_FLIGHT; None: the default
+
+    def ideal_s(self, clips: int) -> float:
+        return clips / (self.rpm / 60) + self.latency_s
+
+
+BASELINE = Case("baseline-256", 6.0, 10_000, 1, cap=256)
+CASES = [Case(f"{rpm // 1000}k-{latency:.0f}s-x{replicas}", latency, rpm, replicas)
+         for replicas in (1, 2) for rpm in (3_000, 10_000) for latency in (2.0, 6.0)] + [BASELINE]
+
+
+@dataclass
+class Measured:
+    case: Case
+    clips: int
+    result: PassResult
+    peak_out: int
+    rate_limited: int
+    rss_mib: float  # the largest caption replica's peak
+    caption_cpu_ms: float  # all caption replicas, per clip
+
+    @property
+    def share(self) -> float:
+        return self.case.ideal_s(self.clips) / self.result.seconds
+
+
+def admin(pipeline: Pipeline, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+    url = pipeline.env["OPENAI_BASE_URL"].removesuffix("/v1") + path
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"},
+                                 method="GET" if body is None else "POST")
+    with urllib.request.urlopen(req, timeout=30) as r:
+        answer: dict[str, object] = json.loads(r.read())
+        return answer
+
+
+def assignments(pipeline: Pipeline) -> list[int]:
+    """Partitions each caption replica holds, by the last assignment in its log."""
+    held = []
+    for n, _ in enumerate(p for p in pipeline.procs if p.label.startswith("caption")):
+        text = (pipeline.home / "logs" / f"caption-{n + 1}.log").read_text(errors="replace")
+        found = re.findall(r"caption assigned \[([0-9, ]*)\]", text)
+        held.append(len(found[-1].split(",")) if found and found[-1].strip() else 0)
+    return held
+
+
+def replace_captions(pipeline: Pipeline, case: Case) -> None:
+    """Fresh caption replicas with the case's budget (peak memory counts from their start)."""
+    pipeline.remove("caption")
+    env = {"MIRA_CAPTION_RPM": str(case.rpm // case.replicas)}
+    if case.cap is not None:
+        env["MIRA_CAPTION_MAX_IN_FLIGHT"] = str(case.cap)
+    for _ in range(case.replicas):
+        pipeline.add("caption", env)
+    deadline = time.monotonic() + SETTLE_S
+    while not (sum(held := assignments(pipeline)) == PARTITIONS and all(held) and pipeline.ready()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"caption replicas did not share the partitions: {held}")
+        time.sleep(0.2)
+
+
+def measure(pipeline: Pipeline, case: Case, clips: int, n: int) -> Measured:
+    replace_captions(pipeline, case)
+    admin(pipeline, "/admin/reset", {})
+    admin(pipeline, "/admin/faults", {"latency_s": case.latency_s, "rpm": case.rpm})
+    result = run_pass(pipeline, case.name, clips, "recaption", "--all", "--model", f"scale-{n}-{case.name}", "--wait")
+    stats = admin(pipeline, "/admin/stats")
+    captions = [p for p in pipeline.procs if p.label.startswith("caption")]
+    measured = Measured(case, clips, result, int(stats["peak_out"]),  # type: ignore[call-overload]
+                        int(stats["rate_limited"]),  # type: ignore[call-overload]
+                        max(memory_mib(p.pid, "VmHWM") for p in captions),
+                        sum(ms for label, ms in result.cpu_ms.items() if label.startswith("caption")))
+    print(f"{case.name}: {result.seconds:.1f} s for {clips} clips, {measured.share:.3f} of the ideal "
+          f"{case.ideal_s(clips):.1f} s, peak {measured.peak_out} out", flush=True)
+    return measured
+
+
+def report(rows: list[Measured]) -> None:
+    base = next((r for r in rows if r.case == BASELINE), None)
+    print(f"\n{'case':<14}{'latency':>8}{'RPM':>8}{'replicas':>9}{'cap':>6}{'wall s':>8}{'ideal s':>8}"
+          f"{'share':>7}{'vs base':>8}{'peak out':>9}{'429s':>6}{'RSS MiB':>8}{'CPU ms/clip':>12}")
+    for r in rows:
+        c = r.case
+        ratio = f"{r.share / base.share:.2f}x" if base else "-"
+        print(f"{c.name:<14}{c.latency_s:>7.0f}s{c.rpm:>8}{c.replicas:>9}{c.cap or 'auto':>6}"
+              f"{r.result.seconds:>8.1f}{c.ideal_s(r.clips):>8.1f}{r.share:>7.3f}{ratio:>8}{r.peak_out:>9}"
+              f"{r.rate_limited:>6}{r.rss_mib:>8.0f}{r.caption_cpu_ms:>12.2f}")
+    if base:
+        print(f"\nvs base: share of the ideal against the old fixed cap of 256 ({BASELINE.name}) in this run")
+
+
+def main() -> int:
+    count = int(os.environ.get("MIRA_BENCH_CLIPS", "1000"))
+    wanted = [n for n in os.environ.get("MIRA_BENCH_CASES", "").split(",") if n]
+    unknown = set(wanted) - {c.name for c in CASES}
+    if unknown:
+        raise SystemExit(f"unknown MIRA_BENCH_CASES {sorted(unknown)}; known: {[c.name for c in CASES]}")
+    cases = [c for c in CASES if not wanted or c.name in wanted]
+    clips_dir = Path(os.environ.get("MIRA_BENCH_DIR", "bench-out/pipeline-clips")) / f"{WIDTH}x{HEIGHT}"
+    print(f"making {count} clips of {WIDTH}x{HEIGHT}, {SECONDS:.0f} s in {clips_dir} ...", flush=True)
+    make_clips(clips_dir, count)
+    rows: list[Measured] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mira-bench-scale-")))
+        folder = tmp / "clips"
+        folder.mkdir()
+        for clip in sorted(clips_dir.glob("*.mp4"))[:count]:
+            (folder / clip.name).symlink_to(clip.resolve())
+        pipeline = Pipeline(tmp / "sqlite")
+        stack.callback(pipeline.stop)
+        pipeline.start()
+        render = run_pass(pipeline, "render", count, "caption", str(folder), "--wait")
+        print(f"render pass (instant model): {render.rate:.0f} clips/s", flush=True)
+        if not render.ok:
+            return 1
+        for n, case in enumerate(cases):
+            rows.append(measure(pipeline, case, count, n))
+    report(rows)
+    missed = [r.case.name for r in rows if r.case != BASELINE and (not r.result.ok or r.share < GOAL_SHARE)]
+    lost = [r.case.name for r in rows if not r.result.ok]
+    print(f"goal >= {GOAL_SHARE} of the ideal: " + (f"MISSED in {', '.join(missed)}" if missed else "met in every case")
+          + (f"; clips lost in {', '.join(lost)}" if lost else ""))
+    return 1 if missed or lost else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
