@@ -14,6 +14,7 @@ tier is per account). The baseline, measured in the same run, is the old fixed c
 in flight (MIRA_CAPTION_MAX_IN_FLIGHT=256) at 10,000 RPM and 6 s. Goal: share >= 0.9 in every case, caption
 RSS under 400 MiB with 1,000 requests out. Exit status 1 when a case loses clips or misses the share.
 
+MIRA_BENCH_PY_SPY=/path/to/py-spy samples the caption replicas of every case (bench-out/profiles/CASE/).
 MIRA_BENCH_CASES picks cases by name (comma-separated, e.g. `10k-6s-x1,baseline-256`); all nine by default.
 """
 
@@ -22,12 +23,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import tempfile
 import time
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.bench.pipeline import HEIGHT, SECONDS, WIDTH, PassResult, make_clips, run_pass
 from tests.bench.services import Pipeline, memory_mib
@@ -61,22 +64,29 @@ class Measured:
     result: PassResult
     peak_out: int
     rate_limited: int
+    sending_s: float  # from the first request the model server answered to the last one's arrival
     rss_mib: float  # the largest caption replica's peak
+    grown_mib: float  # the most a caption replica's RSS grew over its resting size during the pass
     caption_cpu_ms: float  # all caption replicas, per clip
+
+    @property
+    def kib_per_request(self) -> float:
+        """Memory per request out: a replica's growth over its share of the peak the model server saw."""
+        return self.grown_mib * 1024 / max(1.0, self.peak_out / self.case.replicas)
 
     @property
     def share(self) -> float:
         return self.case.ideal_s(self.clips) / self.result.seconds
 
 
-def admin(pipeline: Pipeline, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+def admin(pipeline: Pipeline, path: str, body: dict[str, object] | None = None) -> Any:
+    """The model server's admin endpoints (a JSON answer)."""
     url = pipeline.env["OPENAI_BASE_URL"].removesuffix("/v1") + path
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"},
                                  method="GET" if body is None else "POST")
     with urllib.request.urlopen(req, timeout=30) as r:
-        answer: dict[str, object] = json.loads(r.read())
-        return answer
+        return json.loads(r.read())
 
 
 def assignments(pipeline: Pipeline) -> list[int]:
@@ -108,30 +118,51 @@ def measure(pipeline: Pipeline, case: Case, clips: int, n: int) -> Measured:
     replace_captions(pipeline, case)
     admin(pipeline, "/admin/reset", {})
     admin(pipeline, "/admin/faults", {"latency_s": case.latency_s, "rpm": case.rpm})
-    result = run_pass(pipeline, case.name, clips, "recaption", "--all", "--model", f"scale-{n}-{case.name}", "--wait")
-    stats = admin(pipeline, "/admin/stats")
     captions = [p for p in pipeline.procs if p.label.startswith("caption")]
-    measured = Measured(case, clips, result, int(stats["peak_out"]),  # type: ignore[call-overload]
-                        int(stats["rate_limited"]),  # type: ignore[call-overload]
+    resting = {p.pid: memory_mib(p.pid) for p in captions}
+    py_spy = os.environ.get("MIRA_BENCH_PY_SPY")  # a py-spy binary: sample the caption replicas
+    labels = [p.label for p in pipeline.procs if p.label.startswith("caption")]
+    spies = pipeline.profile(py_spy, labels, Path("bench-out/profiles") / case.name) if py_spy else []
+    result = run_pass(pipeline, case.name, clips, "recaption", "--all", "--model", f"scale-{n}-{case.name}", "--wait")
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+        spy.wait()
+    stats = admin(pipeline, "/admin/stats")
+    if os.environ.get("MIRA_BENCH_TIMELINE"):  # requests the model server received, second by second
+        sent = admin(pipeline, "/admin/requests")
+        times = sorted(float(r["at"]) for r in sent)
+        per_s = [0] * (int(times[-1] - times[0]) + 1)
+        for t in times:
+            per_s[int(t - times[0])] += 1
+        repairs = sum(1 for r in sent if r["repair"])
+        print(f"{case.name}: requests per second from the first: {per_s} ({repairs} quality repairs)", flush=True)
+    measured = Measured(case, clips, result, int(stats["peak_out"]),
+                        int(stats["rate_limited"]),
+                        float(stats["sending_s"]),
                         max(memory_mib(p.pid, "VmHWM") for p in captions),
+                        max(memory_mib(p.pid, "VmHWM") - resting[p.pid] for p in captions),
                         sum(ms for label, ms in result.cpu_ms.items() if label.startswith("caption")))
     print(f"{case.name}: {result.seconds:.1f} s for {clips} clips, {measured.share:.3f} of the ideal "
-          f"{case.ideal_s(clips):.1f} s, peak {measured.peak_out} out", flush=True)
+          f"{case.ideal_s(clips):.1f} s, peak {measured.peak_out} out, requests sent over {measured.sending_s:.1f} s "
+          f"(rate limit: {clips / (case.rpm / 60):.1f} s); CPU ms per clip: "
+          + ", ".join(f"{label} {ms:.2f}" for label, ms in result.cpu_ms.items()), flush=True)
     return measured
 
 
 def report(rows: list[Measured]) -> None:
     base = next((r for r in rows if r.case == BASELINE), None)
     print(f"\n{'case':<14}{'latency':>8}{'RPM':>8}{'replicas':>9}{'cap':>6}{'wall s':>8}{'ideal s':>8}"
-          f"{'share':>7}{'vs base':>8}{'peak out':>9}{'429s':>6}{'RSS MiB':>8}{'CPU ms/clip':>12}")
+          f"{'share':>7}{'vs base':>8}{'peak out':>9}{'429s':>6}{'RSS MiB':>8}{'KiB/req':>9}{'CPU ms/clip':>12}")
     for r in rows:
         c = r.case
         ratio = f"{r.share / base.share:.2f}x" if base else "-"
         print(f"{c.name:<14}{c.latency_s:>7.0f}s{c.rpm:>8}{c.replicas:>9}{c.cap or 'auto':>6}"
               f"{r.result.seconds:>8.1f}{c.ideal_s(r.clips):>8.1f}{r.share:>7.3f}{ratio:>8}{r.peak_out:>9}"
-              f"{r.rate_limited:>6}{r.rss_mib:>8.0f}{r.caption_cpu_ms:>12.2f}")
+              f"{r.rate_limited:>6}{r.rss_mib:>8.0f}{r.kib_per_request:>9.0f}{r.caption_cpu_ms:>12.2f}")
+    print("\nRSS MiB: the largest caption replica's peak; KiB/req: its growth over its resting size per request "
+          "it had out; CPU ms/clip: all caption replicas together")
     if base:
-        print(f"\nvs base: share of the ideal against the old fixed cap of 256 ({BASELINE.name}) in this run")
+        print(f"vs base: share of the ideal against the old fixed cap of 256 ({BASELINE.name}) in this run")
 
 
 def main() -> int:
@@ -151,7 +182,8 @@ def main() -> int:
         folder.mkdir()
         for clip in sorted(clips_dir.glob("*.mp4"))[:count]:
             (folder / clip.name).symlink_to(clip.resolve())
-        pipeline = Pipeline(tmp / "sqlite")
+        upstream = os.environ.get("MIRA_BENCH_UPSTREAM_IN_FLIGHT")
+        pipeline = Pipeline(tmp / "sqlite", env={"MIRA_MAX_IN_FLIGHT": upstream} if upstream else None)
         stack.callback(pipeline.stop)
         pipeline.start()
         render = run_pass(pipeline, "render", count, "caption", str(folder), "--wait")

@@ -194,7 +194,7 @@ class FakeOpenAI(LocalModel):
     async def admin_requests(self, request: web.Request) -> web.Response:
         return web.json_response([
             {"path": r.path, "status": r.status, "fault": r.fault, "model": r.model, "text": r.text,
-             "response_format": r.response_format, "at": r.at,
+             "response_format": r.response_format, "at": r.at, "repair": is_quality_repair(r.body),
              "images": [{"format": i.format, "width": i.width, "height": i.height, "detail": i.detail}
                         for i in r.images]}
             for r in list(self.requests)
@@ -206,11 +206,14 @@ class FakeOpenAI(LocalModel):
         return web.json_response(calls)
 
     async def admin_stats(self, request: web.Request) -> web.Response:
-        """Requests being answered now and the most at once, answered and rate-limited counts."""
+        """Requests being answered now and the most at once, answered and rate-limited counts, and the seconds
+        from the first answered request's arrival to the last's."""
         with self._lock:
             statuses = [r.status for r in self.requests]
+            times = [r.at for r in self.requests if r.status == 200]
         return web.json_response({"out": self.out, "peak_out": self.peak_out, "answered": statuses.count(200),
-                                  "rate_limited": statuses.count(429)})
+                                  "rate_limited": statuses.count(429),
+                                  "sending_s": max(times) - min(times) if times else 0.0})
 
     async def admin_reset(self, request: web.Request) -> web.Response:
         self.reset()
