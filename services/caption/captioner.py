@@ -173,8 +173,9 @@ class Captioner:
         if ask.load is not None:  # read now, not while waiting for a slot or the rate budget
             jpeg = await ask.load()
             request.check_grid(jpeg, ask.grid_w, ask.grid_h)
-            msgs = request.with_grid(msgs, jpeg)
+            msgs, images = request.with_grid(msgs, jpeg)
             del jpeg  # the data URL is what the request carries
+            request.sending.set(tuple(images))  # emptied once serialized (request.drop_sent_images)
         body: dict[str, Any] = {"messages": msgs, **request.options(self.s)}
         if ask.structured:
             # The schema `parse` would build on every call, built once; our own reply parser reads the body.

@@ -26,6 +26,7 @@ import httpx2
 import openai
 from openai._legacy_response import LegacyAPIResponse
 
+from services.caption import request
 from services.caption.concurrency import InFlightController
 from services.caption.errors import log_retry, retryable
 from services.caption.settings import CaptionSettings
@@ -264,7 +265,8 @@ def connection_limits(settings: CaptionSettings) -> httpx2.Limits:
 
 def caption_client(settings: CaptionSettings, http_client: Any = None) -> openai.AsyncOpenAI:
     """SDK retries off (this module owns them), our timeout; aiohttp by default (less CPU per call), its pool
-    sized to the in-flight cap."""
-    http = http_client or openai.DefaultAioHttpClient(limits=connection_limits(settings))
+    sized to the in-flight cap, dropping each request's image data URL once the request is serialized."""
+    http = http_client or openai.DefaultAioHttpClient(limits=connection_limits(settings),
+                                                      event_hooks={"request": [request.drop_sent_images]})
     return modelcall.client(settings.openai_api_key, settings.openai_base_url, settings.caption_timeout_s,
                             max_retries=0, http_client=http)

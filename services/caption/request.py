@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+from contextvars import ContextVar
 from typing import Any, cast
 
 from openai.lib._parsing import type_to_response_format_param
@@ -24,6 +25,10 @@ from shared.vision_models import cost_usd, image_tokens
 
 EXPECTED_OUTPUT_TOKENS = 600  # ~350 words of captions plus JSON keys (MiraData's samples)
 GRID_PLACEHOLDER = "mira:grid"  # the image's URL in a conversation built before the grid is read
+# The image parts of the request this task is sending. Once the SDK has serialized the request, their data URLs
+# are replaced by the placeholder, so that while the answer is awaited (seconds, for a thousand requests at
+# once) each request holds its grid once, in the request's bytes, not twice.
+sending: ContextVar[tuple[dict[str, Any], ...]] = ContextVar("mira_caption_sending", default=())
 
 
 def check_grid(jpeg: bytes, width: int, height: int) -> None:
@@ -49,17 +54,27 @@ def messages(jpeg: bytes | None, hint: str | None, detail: str, structured: bool
     ]}]
 
 
-def with_grid(msgs: list[dict[str, Any]], jpeg: bytes) -> list[dict[str, Any]]:
-    """The conversation with its grid placeholder filled in (the original is left as it is)."""
+def with_grid(msgs: list[dict[str, Any]], jpeg: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The conversation with its grid placeholder filled in (the original is left as it is), and the filled
+    `image_url` objects (new ones, so the caller may empty them once the request is serialized)."""
     url = data_url(jpeg)
+    images: list[dict[str, Any]] = []
 
     def filled(part: Any) -> Any:
         if isinstance(part, dict) and part.get("type") == "image_url" and part["image_url"].get("url") == GRID_PLACEHOLDER:
-            return {**part, "image_url": {**part["image_url"], "url": url}}
+            images.append({**part["image_url"], "url": url})
+            return {**part, "image_url": images[-1]}
         return part
 
-    return [{**m, "content": [filled(p) for p in m["content"]]} if isinstance(m["content"], list) else m
-            for m in msgs]
+    out = [{**m, "content": [filled(p) for p in m["content"]]} if isinstance(m["content"], list) else m for m in msgs]
+    return out, images
+
+
+async def drop_sent_images(_request: object) -> None:
+    """The HTTP client's request hook (run in the sending task, after serialization): the data URLs may go."""
+    for image in sending.get():
+        image["url"] = GRID_PLACEHOLDER
+    sending.set(())
 
 
 def repair_messages(sent: list[dict[str, Any]], reply: str | None, problem: str) -> list[dict[str, Any]]:

@@ -124,6 +124,7 @@ def test_the_grid_placeholder_is_filled_only_when_sent(detail: str) -> None:
 
     msgs = request.messages(None, "a dog", detail, structured=True)
     assert request.GRID_PLACEHOLDER in str(msgs) and "base64" not in str(msgs)
-    filled = request.with_grid(msgs, make_grid(256, 72))
+    filled, images = request.with_grid(msgs, make_grid(256, 72))
     assert "data:image/jpeg;base64," in filled[0]["content"][1]["image_url"]["url"]
+    assert images == [filled[0]["content"][1]["image_url"]]
     assert msgs[0]["content"][1]["image_url"]["url"] == request.GRID_PLACEHOLDER  # the original is kept
