@@ -15,7 +15,11 @@ in flight (MIRA_CAPTION_MAX_IN_FLIGHT=256) at 10,000 RPM and 6 s. Goal: share >=
 RSS under 400 MiB with 1,000 requests out. Exit status 1 when a case loses clips or misses the share.
 
 MIRA_BENCH_PY_SPY=/path/to/py-spy samples the caption replicas of every case (bench-out/profiles/CASE/).
-MIRA_BENCH_CASES picks cases by name (comma-separated, e.g. `10k-6s-x1,baseline-256`); all nine by default.
+A last case (memory-1000) answers after 30 s so that all 1,000 clips are out at once: caption's RSS there.
+Quality repairs are off (MIRA_BENCH_REPAIR=once turns them on) and the stages before caption get 64 messages
+in flight (MIRA_BENCH_UPSTREAM_IN_FLIGHT), so that what is measured is caption against the model's budget.
+
+MIRA_BENCH_CASES picks cases by name (comma-separated, e.g. `10k-6s-x1,baseline-256`); all ten by default.
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ from tests.bench.services import Pipeline, memory_mib
 GOAL_SHARE = 0.9
 PARTITIONS = 4  # the pipeline's topics (MIRA_TOPIC_PARTITIONS default)
 SETTLE_S = 60.0  # how long replicas may take to share the partitions after a replacement
+# Quality repairs off: the ~1% of the local model's answers the rules flag would each be asked again, adding a
+# whole latency to the end of a pass, which the ideal does not count (MIRA_BENCH_REPAIR=once to include them).
+REPAIR = os.environ.get("MIRA_BENCH_REPAIR", "off")
+# The stages before caption (recaption, hint) have no model to wait for here; with the runtime's default of 8
+# messages in flight on a loaded 2-core machine they fed caption slower than 10,000 a minute.
+UPSTREAM_IN_FLIGHT = os.environ.get("MIRA_BENCH_UPSTREAM_IN_FLIGHT", "64")
 
 
 @dataclass(frozen=True)
@@ -53,8 +63,11 @@ class Case:
 
 
 BASELINE = Case("baseline-256", 6.0, 10_000, 1, cap=256)
+# Memory with 1,000 requests out on one replica: answers slow enough that every clip is out at once even when
+# this machine sends slower than 10,000 a minute (its share of the ideal is not a goal).
+MEMORY = Case("memory-1000", 30.0, 10_000, 1)
 CASES = [Case(f"{rpm // 1000}k-{latency:.0f}s-x{replicas}", latency, rpm, replicas)
-         for replicas in (1, 2) for rpm in (3_000, 10_000) for latency in (2.0, 6.0)] + [BASELINE]
+         for replicas in (1, 2) for rpm in (3_000, 10_000) for latency in (2.0, 6.0)] + [BASELINE, MEMORY]
 
 
 @dataclass
@@ -102,7 +115,7 @@ def assignments(pipeline: Pipeline) -> list[int]:
 def replace_captions(pipeline: Pipeline, case: Case) -> None:
     """Fresh caption replicas with the case's budget (peak memory counts from their start)."""
     pipeline.remove("caption")
-    env = {"MIRA_CAPTION_RPM": str(case.rpm // case.replicas)}
+    env = {"MIRA_CAPTION_RPM": str(case.rpm // case.replicas), "MIRA_CAPTION_REPAIR": REPAIR}
     if case.cap is not None:
         env["MIRA_CAPTION_MAX_IN_FLIGHT"] = str(case.cap)
     for _ in range(case.replicas):
@@ -182,8 +195,7 @@ def main() -> int:
         folder.mkdir()
         for clip in sorted(clips_dir.glob("*.mp4"))[:count]:
             (folder / clip.name).symlink_to(clip.resolve())
-        upstream = os.environ.get("MIRA_BENCH_UPSTREAM_IN_FLIGHT")
-        pipeline = Pipeline(tmp / "sqlite", env={"MIRA_MAX_IN_FLIGHT": upstream} if upstream else None)
+        pipeline = Pipeline(tmp / "sqlite", env={"MIRA_MAX_IN_FLIGHT": UPSTREAM_IN_FLIGHT})
         stack.callback(pipeline.stop)
         pipeline.start()
         render = run_pass(pipeline, "render", count, "caption", str(folder), "--wait")
@@ -193,8 +205,14 @@ def main() -> int:
         for n, case in enumerate(cases):
             rows.append(measure(pipeline, case, count, n))
     report(rows)
-    missed = [r.case.name for r in rows if r.case != BASELINE and (not r.result.ok or r.share < GOAL_SHARE)]
+    missed = [r.case.name for r in rows if r.case not in (BASELINE, MEMORY) and r.share < GOAL_SHARE]
     lost = [r.case.name for r in rows if not r.result.ok]
+    for r in rows:
+        if r.case == MEMORY:
+            print(f"caption RSS with {r.peak_out} requests out: {r.rss_mib:.0f} MiB (goal < 400 with 1,000), "
+                  f"{r.kib_per_request:.0f} KiB per request out")
+            if r.rss_mib >= 400:
+                missed.append(r.case.name)
     print(f"goal >= {GOAL_SHARE} of the ideal: " + (f"MISSED in {', '.join(missed)}" if missed else "met in every case")
           + (f"; clips lost in {', '.join(lost)}" if lost else ""))
     return 1 if missed or lost else 0
