@@ -99,13 +99,23 @@ class Slots:
 
     async def __aenter__(self) -> None:
         async with self._cond:
-            await self._cond.wait_for(lambda: self.used < self.limit)
+            try:
+                await self._cond.wait_for(lambda: self.used < self.limit)
+            except asyncio.CancelledError:
+                self._wake_free()  # a wake-up this waiter was given passes to the next one
+                raise
             self.used += 1
 
     async def __aexit__(self, *exc: object) -> None:
         async with self._cond:
             self.used -= 1
-            self._cond.notify_all()
+            self._wake_free()
+
+    def _wake_free(self) -> None:
+        # As many waiters as there are free slots, not all of them: with thousands waiting after a cut,
+        # waking every one on every release would cost O(n) per answer.
+        if (free := self.limit - self.used) > 0:
+            self._cond.notify(free)
 
     def resize(self, limit: int) -> None:
         grow = limit > self.limit
@@ -115,7 +125,7 @@ class Slots:
 
     async def _wake(self) -> None:
         async with self._cond:
-            self._cond.notify_all()
+            self._wake_free()
 
 
 @dataclass

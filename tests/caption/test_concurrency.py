@@ -13,7 +13,7 @@ import pytest
 
 from services.caption.captioner import Captioner
 from services.caption.concurrency import CUT_FACTOR, InFlightController
-from services.caption.ratelimit import caption_client, connection_limits
+from services.caption.ratelimit import Slots, caption_client, connection_limits
 from tests.caption.conftest import caption_settings, make_grid
 from tests.fake_openai import FakeOpenAI
 
@@ -128,3 +128,16 @@ def test_the_grid_placeholder_is_filled_only_when_sent(detail: str) -> None:
     assert "data:image/jpeg;base64," in filled[0]["content"][1]["image_url"]["url"]
     assert images == [filled[0]["content"][1]["image_url"]]
     assert msgs[0]["content"][1]["image_url"]["url"] == request.GRID_PLACEHOLDER  # the original is kept
+
+
+async def test_slots_wake_the_next_waiter_when_a_woken_one_is_cancelled() -> None:
+    slots = Slots(1)
+    await slots.__aenter__()  # the one slot is taken
+    first = asyncio.create_task(slots.__aenter__())
+    second = asyncio.create_task(slots.__aenter__())
+    await asyncio.sleep(0)
+    await slots.__aexit__()  # wakes one waiter only (the first) ...
+    first.cancel()  # ... which is cancelled before it runs: its wake-up must pass to the second
+    async with asyncio.timeout(5):
+        await second
+    assert first.cancelled() and slots.used == 1
