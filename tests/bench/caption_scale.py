@@ -66,8 +66,8 @@ BASELINE = Case("baseline-256", 6.0, 10_000, 1, cap=256)
 # Memory with 1,000 requests out on one replica: answers slow enough that every clip is out at once even when
 # this machine sends slower than 10,000 a minute (its share of the ideal is not a goal).
 MEMORY = Case("memory-1000", 30.0, 10_000, 1)
-CASES = [Case(f"{rpm // 1000}k-{latency:.0f}s-x{replicas}", latency, rpm, replicas)
-         for replicas in (1, 2) for rpm in (3_000, 10_000) for latency in (2.0, 6.0)] + [BASELINE, MEMORY]
+CASES = [BASELINE] + [Case(f"{rpm // 1000}k-{latency:.0f}s-x{replicas}", latency, rpm, replicas)
+                      for replicas in (1, 2) for rpm in (3_000, 10_000) for latency in (2.0, 6.0)] + [MEMORY]
 
 
 @dataclass
@@ -112,6 +112,21 @@ def assignments(pipeline: Pipeline) -> list[int]:
     return held
 
 
+def add_caption(pipeline: Pipeline, env: dict[str, str], tries: int = 3) -> None:
+    """One more caption replica; one the embedded broker never lets into the group (it happens, see
+    docs/reliability.md) is killed and started again."""
+    for attempt in range(1, tries + 1):
+        try:
+            pipeline.add("caption", env)
+            return
+        except SystemExit as exc:
+            stuck = pipeline.procs.pop()  # added before its wait for partitions
+            stuck.popen.kill()
+            stuck.popen.wait()
+            print(f"a caption replica got no partitions ({attempt}/{tries}): {str(exc).splitlines()[0]}", flush=True)
+    raise SystemExit(f"no caption replica could join its group in {tries} tries")
+
+
 def replace_captions(pipeline: Pipeline, case: Case) -> None:
     """Fresh caption replicas with the case's budget (peak memory counts from their start)."""
     pipeline.remove("caption")
@@ -119,7 +134,7 @@ def replace_captions(pipeline: Pipeline, case: Case) -> None:
     if case.cap is not None:
         env["MIRA_CAPTION_MAX_IN_FLIGHT"] = str(case.cap)
     for _ in range(case.replicas):
-        pipeline.add("caption", env)
+        add_caption(pipeline, env)
     deadline = time.monotonic() + SETTLE_S
     while not (sum(held := assignments(pipeline)) == PARTITIONS and all(held) and pipeline.ready()):
         if time.monotonic() > deadline:
@@ -155,7 +170,8 @@ def measure(pipeline: Pipeline, case: Case, clips: int, n: int) -> Measured:
                         max(memory_mib(p.pid, "VmHWM") for p in captions),
                         max(memory_mib(p.pid, "VmHWM") - resting[p.pid] for p in captions),
                         sum(ms for label, ms in result.cpu_ms.items() if label.startswith("caption")))
-    print(f"{case.name}: {result.seconds:.1f} s for {clips} clips, {measured.share:.3f} of the ideal "
+    print(f"{case.name} (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): "
+          f"{result.seconds:.1f} s for {clips} clips, {measured.share:.3f} of the ideal "
           f"{case.ideal_s(clips):.1f} s, peak {measured.peak_out} out, requests sent over {measured.sending_s:.1f} s "
           f"(rate limit: {clips / (case.rpm / 60):.1f} s); CPU ms per clip: "
           + ", ".join(f"{label} {ms:.2f}" for label, ms in result.cpu_ms.items()), flush=True)
