@@ -76,6 +76,7 @@ class Measured:
     clips: int
     result: PassResult
     peak_out: int
+    calls: int  # requests the model server answered (more than the clips: a question paid twice)
     rate_limited: int
     sending_s: float  # from the first request the model server answered to the last one's arrival
     rss_mib: float  # the largest caption replica's peak
@@ -164,7 +165,7 @@ def measure(pipeline: Pipeline, case: Case, clips: int, n: int) -> Measured:
             per_s[int(t - times[0])] += 1
         repairs = sum(1 for r in sent if r["repair"])
         print(f"{case.name}: requests per second from the first: {per_s} ({repairs} quality repairs)", flush=True)
-    measured = Measured(case, clips, result, int(stats["peak_out"]),
+    measured = Measured(case, clips, result, int(stats["peak_out"]), int(stats["answered"]),
                         int(stats["rate_limited"]),
                         float(stats["sending_s"]),
                         max(memory_mib(p.pid, "VmHWM") for p in captions),
@@ -181,13 +182,13 @@ def measure(pipeline: Pipeline, case: Case, clips: int, n: int) -> Measured:
 def report(rows: list[Measured]) -> None:
     base = next((r for r in rows if r.case == BASELINE), None)
     print(f"\n{'case':<14}{'latency':>8}{'RPM':>8}{'replicas':>9}{'cap':>6}{'wall s':>8}{'ideal s':>8}"
-          f"{'share':>7}{'vs base':>8}{'peak out':>9}{'429s':>6}{'RSS MiB':>8}{'KiB/req':>9}{'CPU ms/clip':>12}")
+          f"{'share':>7}{'vs base':>8}{'peak out':>9}{'calls':>6}{'429s':>6}{'RSS MiB':>8}{'KiB/req':>9}{'CPU ms/clip':>12}")
     for r in rows:
         c = r.case
         ratio = f"{r.share / base.share:.2f}x" if base else "-"
         print(f"{c.name:<14}{c.latency_s:>7.0f}s{c.rpm:>8}{c.replicas:>9}{c.cap or 'auto':>6}"
               f"{r.result.seconds:>8.1f}{c.ideal_s(r.clips):>8.1f}{r.share:>7.3f}{ratio:>8}{r.peak_out:>9}"
-              f"{r.rate_limited:>6}{r.rss_mib:>8.0f}{r.kib_per_request:>9.0f}{r.caption_cpu_ms:>12.2f}")
+              f"{r.calls:>6}{r.rate_limited:>6}{r.rss_mib:>8.0f}{r.kib_per_request:>9.0f}{r.caption_cpu_ms:>12.2f}")
     print("\nRSS MiB: the largest caption replica's peak; KiB/req: its growth over its resting size per request "
           "it had out; CPU ms/clip: all caption replicas together")
     if base:
