@@ -4,10 +4,10 @@ The SDK's own retries are off (max_retries=0): every attempt passes through here
 budgets count what is really sent. Requests are paced by token buckets (requests and tokens per minute,
 learned down from the server's x-ratelimit-* headers), a 429 pauses every sender until its retry-after,
 and the number of requests in flight follows the observed latency (Little's law: rate x latency) between
-configured bounds and shrinks on 429s (concurrency.py). 408/409/429/5xx, connection errors, timeouts and unreadable bodies are retried with
-exponential backoff and jitter; other statuses are not retried (errors.py says what they mean). A call that
-still fails after MIRA_CAPTION_MAX_RETRIES retries says the endpoint is unavailable: the runtime waits the
-outage out, pausing the stage, instead of dead-lettering the clip.
+configured bounds and shrinks on 429s (concurrency.py). 408/409/429/5xx, connection errors, timeouts and
+unreadable bodies are retried with exponential backoff and jitter; other statuses are not retried (errors.py
+says what they mean). A call that still fails after MIRA_CAPTION_MAX_RETRIES retries says the endpoint is
+unavailable: the runtime waits the outage out, pausing the stage, instead of dead-lettering the clip.
 """
 
 from __future__ import annotations

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import math
+from pathlib import Path
 
 import pytest
 
 from services.caption.captioner import Captioner
 from services.caption.concurrency import CUT_FACTOR, InFlightController
 from services.caption.ratelimit import Slots, caption_client, connection_limits
+from shared.messages import Hint
 from tests.caption.conftest import caption_settings, make_grid
+from tests.caption.stages import caption_stage, hinted, stage_settings
 from tests.fake_openai import FakeOpenAI
 
 
@@ -116,6 +119,27 @@ async def test_one_replica_keeps_far_more_than_256_out(fake_openai: FakeOpenAI) 
     assert fake_openai.peak_out >= 400, fake_openai.peak_out  # a loaded machine sends slower than 150/s
     assert cap.limiter.suggested_in_flight > 256
     assert cap.limiter.stats.rate_limited == 0
+
+
+async def test_the_caption_stage_keeps_far_more_than_256_out(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    """The same through the stage's handler: claims, the answer log, grids read from the blob store, quality
+    checks. The consumer may hold more than 256 messages, and 600 distinct questions are each paid once."""
+    fake_openai.configure(latency_s=8.0)
+    env = {"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-test", "MIRA_CAPTION_REPAIR": "off",
+           "MIRA_CAPTION_RPM": "9000", "MIRA_CAPTION_TPM": "100000000", "MIRA_CAPTION_TIMEOUT_S": "60"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = stage_settings(tmp_path, f"sqlite:///{tmp_path / 'mira.db'}")
+    async with caption_stage(settings) as stage:
+        assert stage.in_flight_limit(settings.max_in_flight) > 256  # before any answer: the cap
+        first = await hinted(settings, "job-0")
+        messages = [first.model_copy(update={"job_id": f"job-{i}", "hint": Hint(text=f"clip {i}", source="manifest")})
+                    for i in range(600)]
+        results = await asyncio.gather(*[stage.handle(m) for m in messages])
+    assert [r.status for r in results] == ["success"] * 600
+    assert fake_openai.peak_out >= 400, fake_openai.peak_out
+    assert len(fake_openai.chat_requests) == 600  # every question paid once
 
 
 @pytest.mark.parametrize("detail", ["high"])
