@@ -131,7 +131,10 @@ def add_caption(pipeline: Pipeline, env: dict[str, str], tries: int = 3) -> None
 def replace_captions(pipeline: Pipeline, case: Case) -> None:
     """Fresh caption replicas with the case's budget (peak memory counts from their start)."""
     pipeline.remove("caption")
-    env = {"MIRA_CAPTION_RPM": str(case.rpm // case.replicas), "MIRA_CAPTION_REPAIR": REPAIR}
+    env = {"MIRA_CAPTION_RPM": str(case.rpm // case.replicas), "MIRA_CAPTION_REPAIR": REPAIR,
+           # The production default instead of `mira up`'s 2 s: a replica busy with a thousand requests on a
+           # loaded machine answered heartbeats late, left its group mid-pass and handed its work over.
+           "MIRA_KAFKA_SESSION_TIMEOUT_MS": "10000", "MIRA_KAFKA_HEARTBEAT_INTERVAL_MS": "1000"}
     if case.cap is not None:
         env["MIRA_CAPTION_MAX_IN_FLIGHT"] = str(case.cap)
     for _ in range(case.replicas):
@@ -220,7 +223,11 @@ def main() -> int:
         if not render.ok:
             return 1
         for n, case in enumerate(cases):
-            rows.append(measure(pipeline, case, count, n))
+            try:
+                rows.append(measure(pipeline, case, count, n))
+            except SystemExit as exc:  # the embedded broker let no replica into the group: report what was run
+                print(f"{case.name}: not measured ({str(exc).splitlines()[0]}); the cases after it are skipped")
+                break
     report(rows)
     missed = [r.case.name for r in rows if r.case not in (BASELINE, MEMORY) and r.share < GOAL_SHARE]
     lost = [r.case.name for r in rows if not r.result.ok]
@@ -232,7 +239,7 @@ def main() -> int:
                 missed.append(r.case.name)
     print(f"goal >= {GOAL_SHARE} of the ideal: " + (f"MISSED in {', '.join(missed)}" if missed else "met in every case")
           + (f"; clips lost in {', '.join(lost)}" if lost else ""))
-    return 1 if missed or lost else 0
+    return 1 if missed or lost or len(rows) < len(cases) else 0
 
 
 if __name__ == "__main__":
