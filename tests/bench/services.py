@@ -120,11 +120,11 @@ class Pipeline:
         return proc
 
     def remove(self, name: str) -> None:
-        """Stop every replica of service `name` (SIGTERM, as a rollout does) and forget them."""
-        leaving = [p for p in self.procs if p.label == name or p.label.startswith(f"{name} #")]
-        for proc in leaving:
+        """Stop every replica of service `name` (SIGTERM, as a rollout does), one after the other (members
+        leaving a group at once left the embedded broker's group unable to take new members, now and then),
+        and forget them."""
+        for proc in [p for p in self.procs if p.label == name or p.label.startswith(f"{name} #")]:
             proc.popen.terminate()
-        for proc in leaving:
             proc.popen.wait(timeout=60)
             self.procs.remove(proc)
 
