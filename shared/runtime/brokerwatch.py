@@ -38,7 +38,9 @@ class BrokerWatch(logging.Filter):
         self._moves = ClusterMoves(service)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._moves.held_back(record):
+        if (episode := self._moves.held_back(record)) is not None:
+            if episode.may_be_outage and self.reachable:
+                self._suspect.set()  # one broker of several, or all of them: a check tells
             return False
         if record.levelno < logging.WARNING:
             return True
