@@ -21,11 +21,10 @@ import aiohttp
 
 from shared import kafka
 from shared.deadletters import read_dead_letters
-from shared.runtime.health import LISTENING_PORT
 from shared.settings import Settings
 from shared.store.records import RecordStore
 from tests.chaos import clips
-from tests.chaos.fleet import ROOT, Fleet, Replica
+from tests.chaos.fleet import ROOT, Fleet
 from tests.chaos.run import Config, replica_env
 from tests.chaos.tally import versions_by_clip
 from tests.fake_openai.calls import repeats
@@ -119,7 +118,7 @@ class OutagePipeline:
                 self.fleet.supervise(grace_s=15)
                 for replica in [r for stage in stages for r in self.fleet.live(stage)]:
                     metric = re.compile(rf'mira_dependency_up{{dependency="({dependencies})",stage="{replica.stage}"}} 0.0')
-                    port = self.health_port(replica)
+                    port = self.fleet.health_port(replica)
                     if port is None:
                         continue
                     try:
@@ -133,12 +132,6 @@ class OutagePipeline:
                     except (aiohttp.ClientError, TimeoutError):
                         pass
                 await asyncio.sleep(0.5)
-
-    def health_port(self, replica: Replica) -> int | None:
-        text = (self.fleet.logs / f"{replica.name}.log").read_text(errors="replace")
-        ports = [int(m[1]) for line in text.splitlines() if f"[{replica.pid}]" in line
-                 if (m := LISTENING_PORT.search(line))]
-        return ports[-1] if ports else None
 
     async def finish(self, command: subprocess.Popen[str], dependencies: str, seen: Seen,
                      timeout_s: float = 240) -> Result:
