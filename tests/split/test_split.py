@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from services.split.scan import Scan
 from services.split.segments import Lengths, Piece
 from services.split.settings import SplitSettings
 from tests.bench.split import ours
 from tests.media.shots import Shot, Transition, make_footage
 from tests.media.videos import make_truncated
+from tests.split.support import scan_steps
 
 
 def test_short_shots_are_dropped_with_the_reason_and_long_ones_cut_into_near_equal_pieces() -> None:
@@ -43,14 +43,7 @@ def test_a_video_unreadable_part_way_keeps_what_was_found_before(tmp_path: Path)
     whole = tmp_path / "whole.mkv"
     make_footage(whole, [Shot(10, 1), Shot(10, 8), Shot(20, 15)], fps=10)
     cut = make_truncated(whole, tmp_path / "cut.mkv", 0.6)
-    scan = Scan(str(cut), SplitSettings(allowed_sources=str(tmp_path)))
-    try:
-        scan.start(0.0)
-        steps = [scan.step()]
-        while not steps[-1].done:
-            steps.append(scan.step())
-    finally:
-        scan.close()
+    steps = scan_steps(str(cut), SplitSettings(allowed_sources=str(tmp_path)))
     assert [round(b.time_s) for s in steps for b in s.boundaries] == [10, 20]
     assert steps[-1].failure is not None and "truncated" in steps[-1].failure
 

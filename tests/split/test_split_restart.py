@@ -21,7 +21,7 @@ from pathlib import Path
 from services.split import detect
 from services.split.segments import Lengths
 from shared import ids, kafka
-from shared.messages import ClipJob, ClipSpan, VideoJob
+from shared.messages import ClipJob
 from shared.settings import Settings
 from shared.store import cuts
 from shared.store.records import RecordStore
@@ -33,6 +33,7 @@ from tests.fake_openai.server import FakeOpenAI
 from tests.kafka_io import publish, read_all
 from tests.media.httpserver import serve_directory
 from tests.media.shots import Shot, make_footage
+from tests.split.support import video_job
 
 SHOTS, SHOT_S = 8, 6.0  # eight 6 s shots: eight clips with MIRA_CLIP_MIN_S=2, MIRA_CLIP_MAX_S=10
 SCAN_S = 20.0  # how long the slow source makes one full scan take
@@ -85,9 +86,7 @@ async def test_a_split_killed_mid_video_is_resumed_by_the_other_replica_without_
         try:
             replicas = [fleet.add("split"), fleet.add("split")]
             await until(fleet, lambda: all(fleet.joined(r) for r in replicas), 120, "both replicas were assigned")
-            clip_id = ids.clip_id_for(uri, None, None)
-            await publish(settings, VideoJob(job_id=ids.first_job_id(clip_id), request_id="restart", split="always",
-                                             clip=ClipSpan(clip_id=clip_id, video_id="long", source_uri=uri)))
+            await publish(settings, video_job(uri, request_id="restart"))
 
             holder: list[Replica] = []
 
