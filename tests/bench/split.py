@@ -26,9 +26,9 @@ from pathlib import Path
 
 import av
 
-from services.framegrid.reading import Deadline
 from services.split.detect import ShotDetector
 from services.split.frames import FrameReader
+from shared.video.reading import Deadline
 from tests.media.shots import REALISTIC, Shot, Transition, Truth, make_footage
 
 FPS = 25

@@ -60,7 +60,7 @@ def test_clip_lengths_are_checked_at_start_up() -> None:
 def test_scans_decode_where_framegrid_does_and_fall_back_to_cpu_quietly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """No GPU here: `auto` scans on CPU after framegrid's one INFO line, `cuda` refuses (open_source's hwaccel)."""
+    """No GPU here: `auto` scans on CPU after framegrid's one INFO line, `cuda` refuses (shared/video/source.py, as framegrid)."""
     path = tmp_path / "v.mkv"
     make_footage(path, [Shot(4, 1), Shot(4, 8)], fps=10)
     caplog.set_level(logging.INFO)
