@@ -21,7 +21,6 @@ import aiohttp
 
 from shared import kafka
 from shared.deadletters import read_dead_letters
-from shared.runtime.health import LISTENING_PORT
 from shared.settings import Settings
 from shared.store.records import RecordStore
 from tests.chaos import clips
@@ -120,7 +119,7 @@ class OutagePipeline:
                 self.fleet.supervise(grace_s=15)
                 for replica in [r for stage in stages for r in self.fleet.live(stage)]:
                     metric = re.compile(rf'mira_dependency_up{{dependency="({dependencies})",stage="{replica.stage}"}} 0.0')
-                    port = self.health_port(replica)
+                    port = self.fleet.health_port(replica)
                     if port is None:
                         continue
                     try:
@@ -144,7 +143,7 @@ class OutagePipeline:
                 assert time.monotonic() - began < timeout_s, f"not ready again: {[r.name for r in pending]}"
                 self.fleet.supervise(grace_s=15)
                 for replica in pending:
-                    port = self.health_port(replica)
+                    port = self.fleet.health_port(replica)
                     try:
                         if port is not None:
                             async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
@@ -161,11 +160,6 @@ class OutagePipeline:
 
     def log_text(self, replica: Replica) -> list[str]:
         return (self.fleet.logs / f"{replica.name}.log").read_text(errors="replace").splitlines()
-
-    def health_port(self, replica: Replica) -> int | None:
-        ports = [int(m[1]) for line in self.log_text(replica) if f"[{replica.pid}]" in line
-                 if (m := LISTENING_PORT.search(line))]
-        return ports[-1] if ports else None
 
     async def finish(self, command: subprocess.Popen[str], dependencies: str, seen: Seen,
                      timeout_s: float = 240) -> Result:
