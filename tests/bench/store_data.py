@@ -175,6 +175,16 @@ def rows(first: int, stop: int) -> Iterator[tuple[str, str | None]]:
             yield _row(c, version)
 
 
+def chunk(span: tuple[int, int]) -> tuple[str, str]:
+    """COPY text of clips span[0]..span[1]-1: (records, answer log), for a worker process."""
+    recs, logged = [], []
+    for line, answer in rows(*span):
+        recs.append(line)
+        if answer is not None:
+            logged.append(answer)
+    return "".join(f"{r}\n" for r in recs), "".join(f"{a}\n" for a in logged)
+
+
 def versions_before(clips: int) -> int:
     """How many record versions clips 0..clips-1 have (13 per 10 clips)."""
     full, rest = divmod(clips, 10)
