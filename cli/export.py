@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             count = export_cuts(cuts.iter_all(store.engine), args.format, args.output)
             print(f"exported {count} cut lists to {args.output}")
             return 0
-        records = store.iter_records(args.version, args.prompt_version, args.model, args.status, args.quality)
+        records = store.iter_rows(args.version, args.prompt_version, args.model, args.status, args.quality)
         count = export(records, args.format, args.output)
     print(f"exported {plural(count, 'record')} to {args.output}")
     return 0

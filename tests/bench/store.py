@@ -48,14 +48,14 @@ def load(url: str, first: int, stop: int) -> float:
     started = time.perf_counter()
     cols = ", ".join(RECORD_COLUMNS)
     spans = [(k, min(k + _CLIPS_PER_CHUNK, stop)) for k in range(first, stop, _CLIPS_PER_CHUNK)]
+    answer_columns = "answer_key, captions, created_at, grid_sha256, text_hash"
     with psycopg.connect(url) as rec_conn, psycopg.connect(url) as ans_conn, \
-            multiprocessing.get_context("fork").Pool(WORKERS) as pool:
-        with rec_conn.cursor().copy(f"COPY caption_records ({cols}) FROM STDIN") as rec_copy, \
-                ans_conn.cursor().copy("COPY model_answers (answer_key, captions, created_at, grid_sha256, "
-                                       "text_hash) FROM STDIN") as ans_copy:
-            for recs, logged in pool.imap(data.chunk, spans):
-                rec_copy.write(recs)
-                ans_copy.write(logged)
+            multiprocessing.get_context("fork").Pool(WORKERS) as pool, \
+            rec_conn.cursor().copy(f"COPY caption_records ({cols}) FROM STDIN") as rec_copy, \
+            ans_conn.cursor().copy(f"COPY model_answers ({answer_columns}) FROM STDIN") as ans_copy:
+        for recs, logged in pool.imap(data.chunk, spans):
+            rec_copy.write(recs)
+            ans_copy.write(logged)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE caption_records")
         conn.execute("VACUUM ANALYZE model_answers")
@@ -151,6 +151,19 @@ def table(results: dict[int, dict[str, float]]) -> tuple[str, bool]:
     return "\n".join(lines), ok
 
 
+def measure(store: RecordStore, url: str, clips: int, size: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for part in ("point_lookups", "selections", "export_child", "mira_status", "review_pages"):
+        new = (timings.point_lookups(store, clips, size) if part == "point_lookups"
+               else timings.selections(store) if part == "selections"
+               else timings.export_child(url) if part == "export_child"
+               else timings.mira_status(url, size) if part == "mira_status"
+               else timings.review_pages(url, data.clip(10 * (clips // 20)).clip_id))
+        figures.update(new)
+        print("  " + ", ".join(f"{k} {v:.3g}" for k, v in new.items()), flush=True)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="record versions per step")
@@ -171,13 +184,7 @@ def main() -> int:
                 clips = target
                 print(f"\n{size:,}: loaded to {data.versions_before(clips):,} versions of {clips:,} clips "
                       f"(+{seconds:.0f} s with VACUUM ANALYZE)", flush=True)
-                figures = results[size] = {}
-                for part in (lambda: timings.point_lookups(store, clips, size), lambda: timings.selections(store),
-                             lambda: timings.export_child(url), lambda: timings.mira_status(url, size),
-                             lambda: timings.review_pages(url, data.clip(10 * (clips // 20)).clip_id)):
-                    new = part()
-                    figures.update(new)
-                    print("  " + ", ".join(f"{k} {v:.3g}" for k, v in new.items()), flush=True)
+                results[size] = measure(store, url, clips, size)
             text, ok = table(results)
             print(f"\nper size (x: cost against the {min(args.sizes):,}-version store in this run; for rows/s its "
                   f"inverse; ! marks a missed goal)\n{text}", flush=True)

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 
 from shared import ids
 from shared.store import answers
-from shared.store.schema import RECORD_COLUMNS
 
 CURRENT_PROMPT, OLD_PROMPT = "pv-current-0001", "pv-old-0000"
 ANSWER_EVERY = 5

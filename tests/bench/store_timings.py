@@ -173,7 +173,7 @@ def _export_main(url: str, target: str, cap: int) -> None:
 
     with RecordStore.open(url) as store:
         before, started, stamp = _peak_mib(), time.perf_counter(), {}
-        with _timed_first(itertools.islice(store.iter_records("latest"), cap), stamp) as rows:
+        with _timed_first(itertools.islice(store.iter_rows("latest"), cap), stamp) as rows:
             count = export(rows, "jsonl", Path(target))
         seconds = time.perf_counter() - started
     print(json.dumps({"rows": count, "seconds": seconds, "first_row_s": stamp.get("first", started) - started,
