@@ -16,17 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.pool import AsyncResult
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 
 from shared.store import RecordStore, answers, quality
-from shared.store.records import RECORD_COLUMNS
+from shared.store import engine as engines
+from shared.store.schema import RECORD_COLUMNS, model_answers, records
 from tests.bench import store_data as data
 from tests.bench import store_timings as timings
 from tests.postgres_server import PostgresServer
@@ -37,25 +41,47 @@ FLAT, EXPORT_GOAL = 1.5, 50_000
 UNJUDGED = ("(rows read)", "(rows)", "mira status (s)", "first row (s)", "RSS added")
 _CLIPS_PER_CHUNK = 2000
 WORKERS = 3
+REBUILD_FROM = 500_000  # clips in one step from which dropping and rebuilding the indexes is faster
 # Bulk load settings: checkpoints far apart, big sorts for index maintenance; queries keep the defaults.
 _SERVER = ("-c max_wal_size=16GB -c checkpoint_timeout=30min -c maintenance_work_mem=512MB "
            "-c shared_buffers=1GB -c effective_cache_size=8GB")
 
 
 def load(url: str, first: int, stop: int) -> float:
-    """COPY clips first..stop-1 (records and answer log) in one transaction each, the rows made by WORKERS
-    processes while this one sends them; then VACUUM ANALYZE. Returns seconds."""
+    """COPY clips first..stop-1 (records and answer log), the rows made by WORKERS processes (at most
+    2 x WORKERS chunks ahead) while this one sends them; then VACUUM ANALYZE. A big step drops the plain
+    indexes first and builds them again after (what a bulk load does; the unique ones stay). Seconds."""
     started = time.perf_counter()
     cols = ", ".join(RECORD_COLUMNS)
     spans = [(k, min(k + _CLIPS_PER_CHUNK, stop)) for k in range(first, stop, _CLIPS_PER_CHUNK)]
+    rebuilt = [i for i in (*records.indexes, *model_answers.indexes) if stop - first >= REBUILD_FROM]
+    engine = sa.create_engine(engines.parse_url(url))
+    with engine.begin() as conn:
+        for index in rebuilt:
+            index.drop(conn)
     answer_columns = "answer_key, captions, created_at, grid_sha256, text_hash"
     with psycopg.connect(url) as rec_conn, psycopg.connect(url) as ans_conn, \
             multiprocessing.get_context("fork").Pool(WORKERS) as pool, \
             rec_conn.cursor().copy(f"COPY caption_records ({cols}) FROM STDIN") as rec_copy, \
             ans_conn.cursor().copy(f"COPY model_answers ({answer_columns}) FROM STDIN") as ans_copy:
-        for recs, logged in pool.imap(data.chunk, spans):
+        pending: deque[AsyncResult[tuple[str, str]]] = deque()
+        for span in spans:
+            pending.append(pool.apply_async(data.chunk, (span,)))
+            if len(pending) >= 2 * WORKERS:
+                recs, logged = pending.popleft().get()
+                rec_copy.write(recs)
+                ans_copy.write(logged)
+        while pending:
+            recs, logged = pending.popleft().get()
             rec_copy.write(recs)
             ans_copy.write(logged)
+    built = time.perf_counter()
+    with engine.begin() as conn:
+        for index in rebuilt:
+            index.create(conn)
+    if rebuilt:
+        print(f"  built {len(rebuilt)} indexes in {time.perf_counter() - built:.0f} s", flush=True)
+    engine.dispose()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE caption_records")
         conn.execute("VACUUM ANALYZE model_answers")
@@ -170,6 +196,7 @@ def main() -> int:
     args = parser.parse_args()
     timings.OUT.mkdir(exist_ok=True)
     server = PostgresServer(options=_SERVER)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` stops the server
     results: dict[int, dict[str, float]] = {}
     report: dict[str, Any] = {"sizes": sorted(args.sizes), "results": results}
     try:
@@ -185,6 +212,9 @@ def main() -> int:
                 print(f"\n{size:,}: loaded to {data.versions_before(clips):,} versions of {clips:,} clips "
                       f"(+{seconds:.0f} s with VACUUM ANALYZE)", flush=True)
                 results[size] = measure(store, url, clips, size)
+                report["relation_bytes"] = relation_sizes(url)
+                (timings.OUT / "store.json").write_text(json.dumps(report, indent=2))
+                print(table(results)[0], flush=True)
             text, ok = table(results)
             print(f"\nper size (x: cost against the {min(args.sizes):,}-version store in this run; for rows/s its "
                   f"inverse; ! marks a missed goal)\n{text}", flush=True)

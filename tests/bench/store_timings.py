@@ -172,7 +172,8 @@ def _export_main(url: str, target: str, cap: int) -> None:
     from shared.store.export import export
 
     with RecordStore.open(url) as store:
-        before, started, stamp = _peak_mib(), time.perf_counter(), {}
+        stamp: dict[str, float] = {}
+        before, started = _peak_mib(), time.perf_counter()
         with _timed_first(itertools.islice(store.iter_rows("latest"), cap), stamp) as rows:
             count = export(rows, "jsonl", Path(target))
         seconds = time.perf_counter() - started
