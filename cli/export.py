@@ -1,5 +1,6 @@
 """`mira export --format jsonl|csv|parquet [--version latest|all|N] [filters] -o FILE`: write caption
-records to a file, streaming, so a dataset of any size exports in constant memory. `--cuts` writes the
+records to a file, streaming in the order they were stored, so a dataset of any size exports in constant memory
+and at the same rate per row. `--cuts` writes the
 split stage's cut lists instead: one row per source with its shot boundaries (JSON Lines or CSV)."""
 
 from __future__ import annotations
