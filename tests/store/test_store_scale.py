@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,21 +16,16 @@ from cli import status
 from shared.settings import Settings
 from shared.store import RecordStore
 from shared.store import engine as engines
-from shared.store.migrations import MIGRATIONS, SCALE_INDEXES
-from shared.store.schema import schema_migrations
+from shared.store.migrations import SCALE_INDEXES
 from shared.store.versions import record_all
-from tests.store.factories import result
+from tests.store.factories import migrate_to, result
 
 
 def _store_at_migration_7(url: str) -> None:
     """A database as the Mira before this one left it: migrations 1-7, three versions of two clips."""
     engine = engines.create(url)
     with engines.write_transaction(engine, lock_key="schema_migrations") as conn:
-        schema_migrations.create(conn)
-        for migration in MIGRATIONS[:7]:
-            migration.apply(conn)
-            conn.execute(sa.insert(schema_migrations).values(version=migration.number, name=migration.name,
-                                                             applied_at=datetime.now(UTC)))
+        migrate_to(conn, 7)
     record_all(engine, [result("a", "job-a1"), result("a", "job-a2", status="failed"), result("b", "job-b1")])
     engine.dispose()
 
