@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             count = export_cuts(cuts.iter_all(store.engine), args.format, args.output)
             print(f"exported {count} cut lists to {args.output}")
             return 0
-        records = store.iter_rows(args.version, args.prompt_version, args.model, args.status, args.quality)
+        records = store.iter_rows(args.version, prompt_version=args.prompt_version, model=args.model,
+                                  status=args.status, quality_is=args.quality)
         count = export(records, args.format, args.output)
     print(f"exported {plural(count, 'record')} to {args.output}")
     return 0

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -26,6 +26,16 @@ from shared.store import engine as engines
 from shared.store.schema import RECORD_COLUMNS, records
 
 Version = Literal["latest", "all"] | int
+
+
+class ExportFilters(TypedDict, total=False):
+    """What an export can be narrowed to (`mira export`'s options)."""
+
+    prompt_version: str | None
+    model: str | None
+    status: CaptionStatus | None
+    quality_is: Quality | None
+
 Filter = Callable[[Alias], list[ColumnElement[bool]]]
 
 _STREAM_BATCH = 2000
@@ -161,32 +171,18 @@ class RecordStore:
         slices = (ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY))
         return itertools.chain.from_iterable(self._stream(stmt.where(r.c.clip_id.in_(s))) for s in slices)
 
-    def iter_records(
-        self,
-        version: Version = "latest",
-        prompt_version: str | None = None,
-        model: str | None = None,
-        status: CaptionStatus | None = None,
-        quality_is: Quality | None = None,
-    ) -> Iterator[CaptionRecord]:
+    def iter_records(self, version: Version = "latest", **filters: Unpack[ExportFilters]) -> Iterator[CaptionRecord]:
         """Records for export, in (clip id, version) order. Filters apply first: with "latest", each clip's
         newest version among those that match (so a run pinned to a prompt version keeps its records)."""
-        return self._stream(_export_select(version, prompt_version, model, status, quality_is))
+        return self._stream(_export_select(version, **filters))
 
-    def iter_rows(
-        self,
-        version: Version = "latest",
-        prompt_version: str | None = None,
-        model: str | None = None,
-        status: CaptionStatus | None = None,
-        quality_is: Quality | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    def iter_rows(self, version: Version = "latest", **filters: Unpack[ExportFilters]) -> Iterator[dict[str, Any]]:
         """`iter_records` as plain dicts, what each record's model_dump() gives (its source and reason in
         their public forms), without building a model per row (most of an export's CPU at millions of rows),
         and in the order they were stored: a table scan that streams at any size, where (clip id, version)
         order costs a sort of the whole table, or a random read per row, before tens of millions of rows
         can go out (tests/bench/store.py)."""
-        stmt = _export_select(version, prompt_version, model, status, quality_is, stored_order=True)
+        stmt = _export_select(version, stored_order=True, **filters)
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt):
                 out: dict[str, Any] = dict(zip(RECORD_COLUMNS, row, strict=True))
@@ -236,8 +232,8 @@ class RecordStore:
                 yield _to_model(row)
 
 
-def _export_select(version: Version, prompt_version: str | None, model: str | None,
-                   status: CaptionStatus | None, quality_is: Quality | None,
+def _export_select(version: Version, prompt_version: str | None = None, model: str | None = None,
+                   status: CaptionStatus | None = None, quality_is: Quality | None = None,
                    stored_order: bool = False) -> Select[tuple[object, ...]]:
     def matching(t: Alias) -> list[ColumnElement[bool]]:
         conds = [] if prompt_version is None else [t.c.prompt_version == prompt_version]
