@@ -93,8 +93,9 @@ SCALE_INDEXES = ("ix_caption_records_newest", "ix_caption_records_verdict")
 
 
 def _add_scale_indexes(conn: Connection) -> None:
-    """Built in the migration's transaction, so writers wait while it runs: about a minute per 10M versions
-    on PostgreSQL (docs/capacity.md), under a second for the stores of a workstation."""
+    """Built in the migration's transaction, so writers wait while it runs: a part of the 180 s that all eight
+    plain indexes of a 10M-version PostgreSQL store took to build on a busy 2-core machine (make bench-store,
+    docs/capacity.md); under a second for the stores of a workstation."""
     for index in records.indexes:
         if index.name in SCALE_INDEXES:
             index.create(conn, checkfirst=True)
