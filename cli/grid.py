@@ -30,11 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from cli.reach import dns_problem
     from services.framegrid.render import render_grid
     from services.framegrid.settings import FramegridSettings
-    from services.framegrid.source import cuda_available
     from services.ingest.sources import normalize_uri
     from shared import ids
     from shared.messages import ClipSpan
     from shared.runtime.errors import BadInput, Fatal
+    from shared.video.source import cuda_available
 
     settings = FramegridSettings()
     if args.mode:

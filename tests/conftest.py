@@ -1,5 +1,6 @@
 """Fixtures every test folder may use: the session's Apache Kafka (or the embedded Tansu broker, for the
-embedded path) and isolated settings. The session's PostgreSQL lives in tests/store/databases.py."""
+embedded path), a broker of a test's own that it may stop, and isolated settings. The session's PostgreSQL
+lives in tests/store/databases.py."""
 
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cluster.stop()
 
 
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[apache_kafka.KafkaCluster]:
+    """An Apache Kafka node on its own ports, not started: the test starts it, may stop it (SIGKILL) and
+    start it again on the same log directory and port, without hurting the session's broker."""
+    broker = apache_kafka.KafkaCluster(tmp_path / "broker", nodes=1, config=TEST_CLUSTER)
+    try:
+        yield broker
+    except apache_kafka.KafkaUnavailable as exc:
+        broker_unusable(f"Apache Kafka could not be started: {exc}")
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(scope="session")
 def tansu_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The embedded broker that `mira up` and an embedded `mira caption` start, for tests of that path."""
@@ -68,6 +82,12 @@ def on_broker(bootstrap: str, tmp_path: Path, **overrides: object) -> Settings:
 @pytest.fixture
 def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     return on_broker(kafka_bootstrap, tmp_path)
+
+
+@pytest.fixture
+def own_settings(settings: Settings, own_broker: apache_kafka.KafkaCluster) -> Settings:
+    """`settings` pointing at `own_broker` (not started yet: call own_broker.start() when it should be up)."""
+    return settings.model_copy(update={"kafka_bootstrap": own_broker.bootstrap})
 
 
 @pytest.fixture

@@ -60,6 +60,17 @@ def parser_for(command: str) -> argparse.ArgumentParser:
     return sub.choices[command]  # type: ignore[no-any-return]
 
 
+def options_of(parser: argparse.ArgumentParser) -> set[str]:
+    """The options of a command and of its actions (`mira qa recheck --latest`, `mira deadletters replay ...`)."""
+    found = set()
+    for action in parser._actions:
+        found |= set(action.option_strings)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= options_of(sub)
+    return found
+
+
 def makefile_targets() -> set[str]:
     return set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), flags=re.MULTILINE))
 
@@ -84,7 +95,7 @@ def test_every_option_an_inline_mention_names_exists() -> None:
     mentions = re.findall(r"`mira ([a-z]+)([^`]*)`", README)
     assert len(mentions) > 10
     for command, rest in mentions:
-        options = {o for action in parser_for(command)._actions for o in action.option_strings}
+        options = options_of(parser_for(command))
         unknown = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", rest)) - options
         assert not unknown, f"`mira {command}{rest}`: {sorted(unknown)} are not options of mira {command}"
 

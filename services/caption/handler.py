@@ -44,7 +44,7 @@ class CaptionStage(Stage[HintReady]):
         # The budget tally and the batch ledger live in the store: shared by every replica, kept across restarts.
         self.captioner = captioner_for(self.settings, self.store.engine)
         self.batch = isinstance(self.captioner, BatchCaptioner)
-        self.one_call = OneCall(self.store, self.settings, ctx.run_blocking)
+        self.one_call = OneCall(self.store, self.settings, ctx.run_blocking, ctx.stopping)
         self.repairs = Repairs(self.settings, self.store, self.one_call, self.captioner, self.blobs.get,
                                ctx.run_blocking, ctx.registry)
         self.calls = Counter("mira_caption_calls", "Clips by how their captions were obtained (model, reused)",

@@ -86,8 +86,10 @@ class Flight:
 
 
 class OneCall:
-    def __init__(self, store: RecordStore, settings: CaptionSettings, run_blocking: RunBlocking) -> None:
+    def __init__(self, store: RecordStore, settings: CaptionSettings, run_blocking: RunBlocking,
+                 stopping: asyncio.Event) -> None:
         self.store = store
+        self.stopping = stopping
         self.lease_s = settings.caption_claim_lease_s
         self.poll_s = settings.caption_claim_poll_s
         self.run = run_blocking
@@ -215,7 +217,13 @@ class OneCall:
         goes out (a stop lets it land). Nobody else asks while the claim is ours; an answer can still come from
         an owner whose lease lapsed (most likely the one we took the claim over from), the likelier the longer
         the budget or the rate limiter held this call. So the store is asked after a takeover or a wait;
-        otherwise the look just made stands, a trip saved per call."""
+        otherwise the look just made stands, a trip saved per call.
+
+        Once the service is stopping no request leaves, a retry after a 429 included: its answer could come
+        back after the grace and be lost, and the message's next owner would pay again. The flight ends as
+        cancelled, so its message stays uncommitted for that owner."""
+        if self.stopping.is_set():
+            raise asyncio.CancelledError("stopping: no new model request goes out")
         may_be_answered = taken != "new" or held_back or since_look_s >= LOOK_AGAIN_AFTER_S
         if may_be_answered and (paid := await self._paid(q)) is not None:
             raise Answered(paid)

@@ -3,7 +3,7 @@
 A grid already rendered for the same clip range, render settings and image-token rule is reused
 (services/framegrid/store.py), so resubmitted clips and recaptions never decode the video again. The
 source policy is checked before that, so a forged job for a source outside it gets nothing, stored or not.
-Decoding runs in a pool of its own (services/framegrid/pool.py), watched for workers stuck past their deadline.
+Decoding runs in a pool of its own (shared/video/pool.py), watched for workers stuck past their deadline.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from services.framegrid.pool import STUCK_GRACE_S, DecodePool
 from services.framegrid.settings import FramegridSettings
-from services.framegrid.source import decode_device
 from services.framegrid.store import GridMaker
 from shared.blobstore import open_blobstore
 from shared.messages import ClipJob, GridReady
 from shared.runtime.outage import OBJECT_STORE
 from shared.runtime.stage import Stage, StageContext
 from shared.topics import Topic
+from shared.video.pool import STUCK_GRACE_S, DecodePool
+from shared.video.source import decode_device
 
 
 class FramegridStage(Stage[ClipJob]):

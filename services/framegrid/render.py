@@ -1,6 +1,6 @@
 """One call from a clip to its grid JPEG: open the source, sample 8 frames, size the grid for the caption
 model's image-token rule (never beyond the source's own resolution), compose and encode. Blocking (PyAV
-releases the GIL while decoding): the handler runs it in its own decode pool (services/framegrid/pool.py),
+releases the GIL while decoding): the handler runs it in its own decode pool (shared/video/pool.py),
 not the runtime's pool for quick blocking calls.
 """
 
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.framegrid.grid import Layout, compose, display_size, encode_jpeg, native_size, picture
-from services.framegrid.reading import ReadBudget
 from services.framegrid.sampler import Limits, sample_clip
 from services.framegrid.settings import FramegridSettings
-from services.framegrid.source import decode_device, open_source, source_errors
 from shared.messages import ClipSpan, SampleMode, VideoInfo
+from shared.video.reading import ReadBudget
+from shared.video.source import decode_device, open_source, source_errors
 from shared.vision_models import grid_size_for, image_tokens
 
 

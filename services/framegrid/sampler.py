@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-import av
 from av.container import InputContainer
 from av.video.frame import VideoFrame
-from av.video.stream import VideoStream
 
-from services.framegrid.cursor import EPS, INF, Cursor, Plan
-from services.framegrid.reading import Deadline
 from shared.messages import ClipSpan, SampleMode, VideoInfo
 from shared.runtime.errors import BadInput
+from shared.video.cursor import EPS, INF, Cursor, Plan
+from shared.video.reading import Deadline
+from shared.video.streams import duration_of, video_stream
 
 FRAMES = 8
 
@@ -42,15 +41,6 @@ class Sampled:
     times_s: list[float]
     video: VideoInfo
     sample_aspect: Fraction
-
-
-def video_stream(container: InputContainer) -> VideoStream:
-    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
-    if not streams:
-        if container.streams.audio:
-            raise BadInput("audio only: the file has no video stream")
-        raise BadInput("the file has no video stream")
-    return streams[0]
 
 
 def sample_clip(
@@ -106,12 +96,3 @@ def sample_clip(
         codec=stream.codec.canonical_name,
     )
     return Sampled(frames, times, info, stream.sample_aspect_ratio or ctx.sample_aspect_ratio or Fraction(1))
-
-
-def duration_of(container: InputContainer, stream: VideoStream, cursor: Cursor) -> float:
-    """Declared duration, or (WebM/MKV written live, raw streams) the last packet's end found by demuxing."""
-    if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    if container.duration:
-        return container.duration / 1_000_000 - cursor.t0 + (container.start_time or 0) / 1_000_000
-    return cursor.scan_end()

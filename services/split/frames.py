@@ -3,7 +3,7 @@
 Shot detection needs every frame, not a sample, so decoding is the cost: the decoder skips its loop filter
 (deblocking smooths block edges, which a 48x27 picture never shows), and one swscale pass takes the frame
 straight from its decoded format to the tiny picture (no full-size RGB copy, unlike OpenCV-based detectors).
-Source opening, limits and the decode device are framegrid's (services/framegrid/source.py).
+Source opening, limits and the decode device are those of every decoding stage (shared/video/).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 from av.container import InputContainer
 from av.video.reformatter import VideoReformatter
 
-from services.framegrid.reading import Deadline
-from services.framegrid.sampler import video_stream
 from shared.runtime.errors import BadInput
+from shared.video.reading import Deadline
+from shared.video.streams import video_stream
 
 SIZE = (48, 27)  # the detector's picture: enough for colour layout, nothing for texture or noise
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from services.framegrid.pool import STUCK_GRACE_S, DecodePool
-from services.framegrid.source import decode_device
 from services.split import detect
 from services.split.scan import Scan
 from services.split.segments import Lengths
@@ -29,6 +27,8 @@ from shared.runtime.stage import Stage, StageContext
 from shared.store import cuts
 from shared.store.records import RecordStore
 from shared.topics import Topic
+from shared.video.pool import STUCK_GRACE_S, DecodePool
+from shared.video.source import decode_device
 
 SAVE_EVERY_S = 30.0  # video seconds between saves while no boundary turns up (a long shot)
 

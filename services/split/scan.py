@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from av.container import InputContainer
 
-from services.framegrid.cursor import Cursor
-from services.framegrid.reading import ReadBudget
-from services.framegrid.sampler import duration_of
-from services.framegrid.source import open_source, source_errors
 from services.split.detect import SECONDS, Boundary, ShotDetector
 from services.split.frames import FrameReader
 from services.split.settings import SplitSettings
 from shared.runtime.errors import BadInput
+from shared.video.cursor import Cursor
+from shared.video.reading import ReadBudget
+from shared.video.source import open_source, source_errors
+from shared.video.streams import duration_of
 
 STEP_S = 2.0  # video seconds decoded per step
 WARMUP_S = SECONDS.baseline + max(SECONDS.windows) + SECONDS.context + 1.0

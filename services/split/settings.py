@@ -1,16 +1,16 @@
-"""split's settings (MIRA_ prefix), validated at start-up: MiraData's clip lengths, the scan's deadline, and
-framegrid's source policy, limits and decode device (the same variables: a source split may read is one
-framegrid may read)."""
+"""split's settings (MIRA_ prefix), validated at start-up: MiraData's clip lengths and the scan's deadline, on
+top of what every decoding stage reads (the same source policy, limits and decode device as framegrid: a
+source split may read is one framegrid may read)."""
 
 from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from services.framegrid.settings import FramegridSettings
 from shared.settings import SplitModeSetting
+from shared.video.settings import DecodeSettings
 
 
-class SplitSettings(FramegridSettings, SplitModeSetting):
+class SplitSettings(DecodeSettings, SplitModeSetting):
     clip_min_s: float = Field(60.0, ge=0, description="Shots shorter than this are dropped (and counted).")
     clip_max_s: float = Field(
         120.0, gt=0, description="Shots longer than this are cut into near-equal pieces no longer than it.")

@@ -2,9 +2,11 @@
 
 aiokafka logs every failed attempt of each of its clients to reach a broker: tens of lines a second for
 as long as the broker is gone (a stuck replica once wrote 11 MB of them). Instead, the runtime checks the
-broker itself, with backoff, keeps readiness off while it does not answer and logs one line per check;
-the clients' own warnings are held back meanwhile and only counted in that line. The first client warning
-while the broker seemed fine triggers a check at once, so a lost broker is noticed within moments.
+broker itself and keeps readiness off while it does not answer: checks back off to one per MAX_CHECK_S, so
+a broker that is back is found within seconds, and log lines back off further, to one per MAX_LINE_S, so a
+long outage writes a few lines, not one per check. The clients' own warnings are held back meanwhile and
+only counted in those lines. The first client warning while the broker seemed fine triggers a check at
+once, so a lost broker is noticed within moments.
 
 A coordinator or partition leader that moves is not an outage: those lines go to shared/runtime/clustermoves.
 """
@@ -22,7 +24,8 @@ from shared.runtime.lifecycle import describe
 log = logging.getLogger(__name__)
 
 FIRST_CHECK_S = 1.0  # most outages are a broker restart: look again soon
-MAX_CHECK_S = 30.0  # then back off to one check (and one log line) per this many seconds
+MAX_CHECK_S = 5.0  # then back off to one check per this many seconds: readiness returns within it
+MAX_LINE_S = 30.0  # and to one log line per this many seconds
 PROBE_TIMEOUT_S = 5.0  # a broker that takes longer than this to list its metadata counts as gone
 
 
@@ -38,7 +41,9 @@ class BrokerWatch(logging.Filter):
         self._moves = ClusterMoves(service)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._moves.held_back(record):
+        if (episode := self._moves.held_back(record)) is not None:
+            if episode.may_be_outage and self.reachable:
+                self._suspect.set()  # one broker of several, or all of them: a check tells
             return False
         if record.levelno < logging.WARNING:
             return True
@@ -75,13 +80,17 @@ class BrokerWatch(logging.Filter):
 
     async def _wait_until_back(self, probe: Callable[[], Awaitable[object]], error: str | None) -> None:
         self._set(False)
-        lost_at = time.monotonic()
-        delay = FIRST_CHECK_S
+        lost_at = next_line = time.monotonic()
+        check_s = line_s = FIRST_CHECK_S
         while error is not None:
-            log.warning("%s: broker unreachable for %.0fs (%s; %d client errors held back); not ready, next "
-                        "check in %.0fs", self.service, time.monotonic() - lost_at, error, self.held_back, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_CHECK_S)
+            if time.monotonic() >= next_line:
+                log.warning("%s: broker unreachable for %.0fs (%s; %d client errors held back); not ready, "
+                            "checking again in %.0fs", self.service, time.monotonic() - lost_at, error,
+                            self.held_back, check_s)
+                next_line = time.monotonic() + line_s
+                line_s = min(line_s * 2, MAX_LINE_S)
+            await asyncio.sleep(check_s)
+            check_s = min(check_s * 2, MAX_CHECK_S)
             error = await _check(probe)
         log.info("%s: broker reachable again after %.0fs", self.service, time.monotonic() - lost_at)
         self.held_back = 0

@@ -71,7 +71,8 @@ class Runner:
     async def run(self) -> int:
         previous = self._catch_signals()
         self.watch.install()
-        ctx = StageContext(self.settings, self.pool, self.publish, self.app, self.metrics.registry, self.fail)
+        ctx = StageContext(self.settings, self.pool, self.publish, self.app, self.metrics.registry, self.fail,
+                           self.stopping)
         try:
             await self._start_up(ctx)
             await self.consume_loop.run()

@@ -38,8 +38,11 @@ class StageContext:
         http: web.Application,
         registry: CollectorRegistry,
         on_crash: Callable[[str], None] | None = None,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.settings = settings
+        # Set once the service is asked to stop: work not yet begun that would cost money should not begin.
+        self.stopping = stopping if stopping is not None else asyncio.Event()
         self.pool = pool
         self.publish = publish
         self.http = http

@@ -259,6 +259,29 @@ async def test_a_stop_lets_a_call_whose_delivery_was_revoked_land_so_the_next_ow
     assert result.status == "success" and result.captions is not None and result.usage.cost_usd == 0
 
 
+async def test_a_stopping_replica_sends_no_retry_so_an_answer_cannot_land_after_its_grace(
+    fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM came while a 429 held the request back. Its retry would go out late in the grace and its answer
+    could come back after the process exited (seen in make chaos on a three-broker cluster): paid for, lost,
+    paid again by the next owner. A stopping replica sends nothing more; the next owner pays once."""
+    fake_openai.configure(script=["status:429"], retry_after_s=1.0)
+    settings = stage_settings(tmp_path / "home", store_url)
+    message = await hinted(settings, "job-1")
+    async with caption_stage(settings) as stage:
+        delivery = asyncio.create_task(stage.handle(message))
+        await _model_asked(fake_openai)  # refused with a 429: the retry waits a second
+        stage.ctx.stopping.set()  # what the runner does at SIGTERM
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(delivery, 20)  # uncommitted: the partition's next owner handles it
+        assert claims.holder(stage.store.engine, _question(message).key) is None  # given up at once
+    assert [r.status for r in fake_openai.requests] == [429]
+    async with caption_stage(settings) as successor:
+        result = await successor.handle(message)
+    assert [r.status for r in fake_openai.requests] == [429, 200]
+    assert result.status == "success" and result.usage.cost_usd > 0
+
+
 async def test_a_live_owner_keeps_its_claim_past_the_lease_by_renewing_it(
     fake_openai: FakeOpenAI, caption_env: dict[str, str], store_url: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch

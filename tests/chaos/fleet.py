@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.runtime.health import LISTENING_PORT
+
 ROOT = Path(__file__).resolve().parents[2]
 RESTART_DELAY_S = 1.0  # a killed pod is back after about this long (kubelet's first back-off is 10 s)
 _PR_SET_PDEATHSIG = 1
@@ -90,6 +92,16 @@ class Fleet:
             return False
         marker = f"[{replica.pid}] {replica.stage} assigned ["
         return any(line.partition(marker)[2][:1].isdigit() for line in text.splitlines() if marker in line)
+
+    def health_port(self, replica: Replica) -> int | None:
+        """The port its current process bound for health and metrics, once it has logged it."""
+        try:
+            text = (self.logs / f"{replica.name}.log").read_text(errors="replace")
+        except OSError:
+            return None
+        ports = [int(m[1]) for line in text.splitlines() if f"[{replica.pid}]" in line
+                 if (m := LISTENING_PORT.search(line))]
+        return ports[-1] if ports else None
 
     def live(self, stage: str | None = None) -> list[Replica]:
         return [r for r in self.replicas if r.proc is not None and r.proc.poll() is None and not r.retired

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from cli.localmodel.replies import defect_of, is_quality_repair
 from shared.store import RecordStore
 from tests.e2e.conftest import mira
-from cli.localmodel.replies import defect_of, is_quality_repair
 from tests.fake_openai.server import FakeOpenAI
 from tests.media.videos import make_video
 

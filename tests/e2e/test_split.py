@@ -55,3 +55,19 @@ def test_six_shots_become_six_records_and_one_long_shot_two_pieces(tmp_path: Pat
     assert again.returncode == 0, again.stdout + again.stderr
     assert "(6 already recorded, no model call)" in again.stdout
     assert len(exported(env, tmp_path, "--version", "all")) == len(records)
+
+
+def test_split_and_no_split_override_mira_split_for_one_run(tmp_path: Path, mira_env: dict[str, str]) -> None:
+    short, long = tmp_path / "raw" / "short.mp4", tmp_path / "raw" / "long.mp4"
+    make_footage(short, [Shot(4.0, 1), Shot(4.0, 8)], fps=FPS)  # 8 s: auto would caption it whole
+    make_footage(long, [Shot(4.0, 15), Shot(4.0, 22), Shot(4.0, 29)], fps=FPS)  # 12 s: auto would cut it
+    env = {**mira_env, "MIRA_CLIP_MIN_S": "2", "MIRA_CLIP_MAX_S": "10"}  # MIRA_SPLIT: auto, the default
+
+    for args in ((str(short), "--split"), (str(long), "--no-split")):
+        done = mira(env, "caption", *args, "--wait")
+        assert done.returncode == 0, done.stdout + done.stderr
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for r in exported(env, tmp_path):
+        spans.setdefault(Path(str(r["source_uri"])).name, []).append((r["start_s"], r["end_s"]))
+    assert sorted(spans["short.mp4"]) == [(0.0, 4.0), (4.0, 8.0)]
+    assert [start for start, _ in spans["long.mp4"]] == [0.0]  # one clip: the whole video

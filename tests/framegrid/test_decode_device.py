@@ -11,8 +11,8 @@ import pytest
 
 from services.framegrid.render import render_grid
 from services.framegrid.settings import FramegridSettings
-from services.framegrid.source import cuda_available, decode_device
 from shared.runtime.errors import Fatal
+from shared.video.source import cuda_available, decode_device
 from tests.framegrid.support import Videos, clip, shown_indices
 
 
@@ -55,7 +55,7 @@ def test_cpu_decodes_without_probing_or_logging(videos: Videos, caplog: pytest.L
 
 
 def test_decode_workers_follow_a_containers_cpu_quota(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from services.framegrid.settings import usable_cpus
+    from shared.video.settings import usable_cpus
 
     cpu_max = tmp_path / "cpu.max"
     cpu_max.write_text("150000 100000\n")  # a 1.5 CPU limit

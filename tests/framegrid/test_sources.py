@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.framegrid.source import SourceError
 from shared.runtime.errors import BadInput
+from shared.video.source import SourceError
 from tests.framegrid.support import Videos, index_at, render, shown_indices, targets
 from tests.media.httpserver import serve_directory
 

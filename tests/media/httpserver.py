@@ -1,5 +1,6 @@
 """A local HTTP server with Range support that counts the bytes it sends, so tests and the benchmark can
-show that FFmpeg reads a remote video by range requests instead of downloading it."""
+show that FFmpeg reads a remote video by range requests instead of downloading it; it can also send slowly,
+as a source far away or one that trickles does."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ class Served:
     requests: list[str] = field(default_factory=list)  # "GET /name bytes=0-" per request
     fail_with: int | None = None  # answer every request with this status (a server in trouble)
     redirects: dict[str, str] = field(default_factory=dict)  # "/name" -> Location of a 302 answer
+    bytes_per_s: float | None = None  # send each response no faster than this (a slow or trickling source)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, n: int) -> None:
@@ -109,6 +112,8 @@ def serve_directory(root: Path, tls: ssl.SSLContext | None = None) -> Iterator[t
                         return  # the client seeked elsewhere and dropped this response
                     served.add(len(chunk))
                     left -= len(chunk)
+                    if served.bytes_per_s:
+                        time.sleep(len(chunk) / served.bytes_per_s)
 
     server = _Server(("127.0.0.1", 0), Handler)
     if tls is not None:

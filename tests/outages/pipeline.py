@@ -21,7 +21,6 @@ import aiohttp
 
 from shared import kafka
 from shared.deadletters import read_dead_letters
-from shared.runtime.health import LISTENING_PORT
 from shared.settings import Settings
 from shared.store.records import RecordStore
 from tests.chaos import clips
@@ -63,6 +62,7 @@ class Result:
     log_lines: dict[str, int]  # replica -> lines logged
     outage_lines: dict[str, list[str]]  # replica -> its lines naming the dependency
     seen: Seen
+    bad_exits: list[str]  # replicas that crashed, or ignored a stop, meanwhile
 
 
 class OutagePipeline:
@@ -119,7 +119,7 @@ class OutagePipeline:
                 self.fleet.supervise(grace_s=15)
                 for replica in [r for stage in stages for r in self.fleet.live(stage)]:
                     metric = re.compile(rf'mira_dependency_up{{dependency="({dependencies})",stage="{replica.stage}"}} 0.0')
-                    port = self.health_port(replica)
+                    port = self.fleet.health_port(replica)
                     if port is None:
                         continue
                     try:
@@ -134,11 +134,32 @@ class OutagePipeline:
                         pass
                 await asyncio.sleep(0.5)
 
-    def health_port(self, replica: Replica) -> int | None:
-        text = (self.fleet.logs / f"{replica.name}.log").read_text(errors="replace")
-        ports = [int(m[1]) for line in text.splitlines() if f"[{replica.pid}]" in line
-                 if (m := LISTENING_PORT.search(line))]
-        return ports[-1] if ports else None
+    async def ready_again(self, stages: tuple[str, ...], timeout_s: float = 180) -> dict[str, float]:
+        """Seconds until each replica of `stages` answered /readyz with 200 (polled from now)."""
+        began = time.monotonic()
+        ready: dict[str, float] = {}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while pending := [r for stage in stages for r in self.fleet.live(stage) if r.name not in ready]:
+                assert time.monotonic() - began < timeout_s, f"not ready again: {[r.name for r in pending]}"
+                self.fleet.supervise(grace_s=15)
+                for replica in pending:
+                    port = self.fleet.health_port(replica)
+                    try:
+                        if port is not None:
+                            async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                                if response.status == 200:
+                                    ready[replica.name] = time.monotonic() - began
+                    except (aiohttp.ClientError, TimeoutError):
+                        pass
+                await asyncio.sleep(0.2)
+        return ready
+
+    def log_lines(self) -> dict[str, int]:
+        """Lines each replica has logged so far."""
+        return {r.name: len(self.log_text(r)) for r in self.fleet.replicas}
+
+    def log_text(self, replica: Replica) -> list[str]:
+        return (self.fleet.logs / f"{replica.name}.log").read_text(errors="replace").splitlines()
 
     async def finish(self, command: subprocess.Popen[str], dependencies: str, seen: Seen,
                      timeout_s: float = 240) -> Result:
@@ -154,14 +175,11 @@ class OutagePipeline:
         with RecordStore.open(self.settings.database_url) as store:
             versions = versions_by_clip(store.iter_records(version="all"), wanted)
         letters = await read_dead_letters(self.settings, timeout_s=5)
-        lines: dict[str, int] = {}
-        naming: dict[str, list[str]] = {}
-        for replica in self.fleet.replicas:
-            text = (self.fleet.logs / f"{replica.name}.log").read_text(errors="replace").splitlines()
-            lines[replica.name] = len(text)
-            naming[replica.name] = [line for line in text if re.search(rf"\b({dependencies})\b", line)]
+        naming = {r.name: [line for line in self.log_text(r) if re.search(rf"\b({dependencies})\b", line)]
+                  for r in self.fleet.replicas}
         avoidable, _ = repeats(self.fake.calls)
         return Result(exit_code=command.returncode, summary=summary, clips=len(wanted),
                       recorded_once=sum(1 for n in versions.values() if n == 1),
                       dead_letters=[f"{d.stage}: {d.reason}" for d in letters], paid_twice=avoidable,
-                      log_lines=lines, outage_lines=naming, seen=seen)
+                      log_lines=self.log_lines(), outage_lines=naming, seen=seen,
+                      bad_exits=[f"{e.name} ({e.how}, exit {e.code})" for e in self.fleet.bad_exits()])

@@ -150,7 +150,7 @@ def test_a_verdict_is_kept_with_who_and_when_and_reaches_export_and_recaption(
     assert rows["q-ok-1"]["verdict"] == "accepted" and rows["q-ok-1"]["verdict_at"]
     assert rows["q-cut"]["verdict"] is None
     dry = mira(env, "recaption", "--verdict", "rejected", "--dry-run")
-    assert dry.returncode == 0 and dry.stdout.startswith("would recaption 1 clips"), dry.stdout + dry.stderr
+    assert dry.returncode == 0 and dry.stdout.startswith("would recaption 1 clip with"), dry.stdout + dry.stderr
 
 
 def test_a_verdict_without_the_form_token_is_refused(page: Any, review: str) -> None:

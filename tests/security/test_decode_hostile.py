@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from services.framegrid.handler import FramegridStage
-from services.framegrid.pool import DecodePool, StuckDecoder
 from shared.messages import ClipJob, ClipSpan, DeadLetter, GridReady
 from shared.runtime.errors import BadInput
 from shared.runtime.runner import Runner
 from shared.settings import Settings
 from shared.topics import Topic
+from shared.video.pool import DecodePool, StuckDecoder
 from tests.framegrid.support import render
 from tests.kafka_io import publish, read_all
 from tests.media.hostile import make_size_switch, serve_endless_ts

@@ -15,6 +15,7 @@ from shared.messages import (
     GridReady,
     HintReady,
     VideoInfo,
+    VideoJob,
 )
 from shared.settings import Settings
 from shared.topics import Topic
@@ -78,7 +79,7 @@ async def test_long_hints_are_refused_by_the_api_and_cut_on_other_paths(
         assert fits.status == 202
         await publish(settings, ClipSubmission(source="https://data.example.com/b.mp4", hint=long_hint,
                                                request_id="manifest"))
-        jobs = await read_all(settings, Topic.CLIPS, ClipJob, expect=2)
+        jobs = await read_all(settings, Topic.VIDEOS, VideoJob, expect=2)  # whole videos: to split
     hints = {j.clip.source_uri: j.manifest_hint or "" for j in jobs}
     assert hints[REAL_URI] == "y" * 300
     assert 0 < len(hints["https://data.example.com/b.mp4"]) <= 300

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from cli.checks import ConfigError, check
-from shared.messages import ClipJob, ClipSubmission, DeadLetter
+from shared.messages import ClipSubmission, DeadLetter, VideoJob
 from shared.runtime.errors import BadInput
 from shared.settings import Settings
 from shared.sources.policy import REFUSED, SourcePolicy, SourceRefused
@@ -57,7 +57,7 @@ async def test_ingest_refuses_sources_outside_the_policy_on_the_api_and_the_topi
         assert accepted.status == 202
         await publish(settings, *[ClipSubmission(source=s, request_id="forged") for s in refused])
         letters = await read_all(settings, Topic.DEAD_LETTERS, DeadLetter, expect=len(refused))
-        jobs = await read_all(settings, Topic.CLIPS, ClipJob, expect=2)
+        jobs = await read_all(settings, Topic.VIDEOS, VideoJob, expect=2)  # whole videos: to split
     assert all(b["error"].startswith(REFUSED) for b in bodies), bodies
     assert all(d.reason.startswith(REFUSED) for d in letters), [d.reason for d in letters]
     # Local files: one answer whether the file exists, is missing or hides behind a symlink.

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.framegrid import remote
 from shared.runtime.errors import BadInput
+from shared.video import remote
 from tests.framegrid.support import render, shown_indices
 from tests.media.httpserver import serve_directory
 from tests.media.videos import make_video

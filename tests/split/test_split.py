@@ -3,6 +3,7 @@ negatives, and a video that becomes unreadable part-way."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,12 @@ import pytest
 from services.split.scan import Scan
 from services.split.segments import Lengths, Piece
 from services.split.settings import SplitSettings
+from shared.runtime.errors import Fatal
 from tests.bench.split import ours
+from tests.framegrid.test_decode_device import fallback_lines, fresh_probe  # noqa: F401 - autouse fixture
 from tests.media.shots import Shot, Transition, make_footage
 from tests.media.videos import make_truncated
+from tests.split.support import scan_steps
 
 
 def test_short_shots_are_dropped_with_the_reason_and_long_ones_cut_into_near_equal_pieces() -> None:
@@ -43,14 +47,7 @@ def test_a_video_unreadable_part_way_keeps_what_was_found_before(tmp_path: Path)
     whole = tmp_path / "whole.mkv"
     make_footage(whole, [Shot(10, 1), Shot(10, 8), Shot(20, 15)], fps=10)
     cut = make_truncated(whole, tmp_path / "cut.mkv", 0.6)
-    scan = Scan(str(cut), SplitSettings(allowed_sources=str(tmp_path)))
-    try:
-        scan.start(0.0)
-        steps = [scan.step()]
-        while not steps[-1].done:
-            steps.append(scan.step())
-    finally:
-        scan.close()
+    steps = scan_steps(str(cut), SplitSettings(allowed_sources=str(tmp_path)))
     assert [round(b.time_s) for s in steps for b in s.boundaries] == [10, 20]
     assert steps[-1].failure is not None and "truncated" in steps[-1].failure
 
@@ -58,3 +55,18 @@ def test_a_video_unreadable_part_way_keeps_what_was_found_before(tmp_path: Path)
 def test_clip_lengths_are_checked_at_start_up() -> None:
     with pytest.raises(ValueError, match="MIRA_CLIP_MIN_S"):
         SplitSettings(clip_min_s=100, clip_max_s=50)
+
+
+def test_scans_decode_where_framegrid_does_and_fall_back_to_cpu_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No GPU here: `auto` scans on CPU after framegrid's one INFO line, `cuda` refuses (shared/video/source.py, as framegrid)."""
+    path = tmp_path / "v.mkv"
+    make_footage(path, [Shot(4, 1), Shot(4, 8)], fps=10)
+    caplog.set_level(logging.INFO)
+    runs = [scan_steps(str(path), SplitSettings(allowed_sources=str(tmp_path), decode_device="auto")) for _ in range(2)]
+    assert [[round(b.time_s) for s in steps for b in s.boundaries] for steps in runs] == [[4], [4]]
+    assert fallback_lines(caplog) == ["no CUDA device available: decoding on CPU (MIRA_DECODE_DEVICE=auto)"]
+    assert [r.levelname for r in caplog.records if "CUDA" in r.getMessage()] == ["INFO"]
+    with pytest.raises(Fatal, match="MIRA_DECODE_DEVICE=cuda but no CUDA device"):
+        Scan(str(path), SplitSettings(allowed_sources=str(tmp_path), decode_device="cuda"))

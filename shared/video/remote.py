@@ -21,10 +21,10 @@ from functools import lru_cache
 from typing import cast
 from urllib.parse import urljoin, urlsplit
 
-from services.framegrid.reading import ReadBudget, check_size
 from shared.runtime.errors import BadInput
 from shared.sources.addresses import IPAddress, resolve
 from shared.sources.policy import SourcePolicy, SourceRefused, Url
+from shared.video.reading import ReadBudget, check_size
 
 MAX_REDIRECTS = 5
 REDIRECTS = {301, 302, 303, 307, 308}

@@ -17,8 +17,8 @@ from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from services.framegrid.reading import Deadline
 from shared.runtime.errors import BadInput
+from shared.video.reading import Deadline
 
 EPS = 1e-3  # seconds: timestamps are rounded to the container's time base
 INF = float("inf")

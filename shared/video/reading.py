@@ -4,7 +4,7 @@ Each read checks one clip's deadline (MIRA_DECODE_TIMEOUT_S) and byte budget (MI
 whatever stream the bytes belong to, so a stream that never delivers the next video frame (an endless
 audio-only tail, a server trickling bytes) ends at its deadline instead of holding a decode worker.
 Local files are opened once, after the source policy check, and checked again by what was opened (a
-symlink swapped in after the check gains nothing); remote ones go through services/framegrid/remote.py.
+symlink swapped in after the check gains nothing); remote ones go through shared/video/remote.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Opening a clip's source with PyAV, whatever it is and wherever it lives, and only within the policy.
 
 The source is checked against MIRA_ALLOWED_SOURCES (shared/sources/policy.py) here again, because a topic
-message can be forged; then FFmpeg reads it only through a reader of ours (services/framegrid/reading.py:
+message can be forged; then FFmpeg reads it only through a reader of ours (shared/video/reading.py:
 local files; remote.py: http(s), and s3:// as a presigned URL), never by a URL of its own. av.open gets a
 demuxer whitelist: no playlist (hls, dash), concat or image-sequence demuxer, which would open further
 files and URLs, unless MIRA_ALLOW_PLAYLISTS lets HLS and DASH fetch their parts through the same checked
@@ -23,12 +23,12 @@ import av.error
 from av.codec.hwaccel import HWAccel
 from av.container import InputContainer
 
-from services.framegrid.reading import LocalReader, ReadBudget
-from services.framegrid.remote import HttpReader, SourceError, redact
-from services.framegrid.settings import FramegridSettings
 from shared.blobstore import readable_url
 from shared.runtime.errors import BadInput, Fatal
 from shared.sources.policy import SourcePolicy, SourceRefused
+from shared.video.reading import LocalReader, ReadBudget
+from shared.video.remote import HttpReader, SourceError, redact
+from shared.video.settings import DecodeSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ READ_BUFFER = 64 * 1024  # bytes FFmpeg asks of a reader at once
 __all__ = ["SourceError", "decode_device", "hwaccel", "open_source", "source_errors"]
 
 
-def open_source(uri: str, settings: FramegridSettings, budget: ReadBudget | None = None) -> InputContainer:
+def open_source(uri: str, settings: DecodeSettings, budget: ReadBudget | None = None) -> InputContainer:
     """An open container for `uri`; the caller closes it (use `with`). `budget` bounds every read (default:
     MIRA_DECODE_TIMEOUT_S from now and MIRA_MAX_FILE_BYTES)."""
     policy = settings.source_policy
@@ -69,7 +69,7 @@ def open_source(uri: str, settings: FramegridSettings, budget: ReadBudget | None
         raise
 
 
-def open_reader(uri: str, settings: FramegridSettings, policy: SourcePolicy, budget: ReadBudget) -> Any:
+def open_reader(uri: str, settings: DecodeSettings, policy: SourcePolicy, budget: ReadBudget) -> Any:
     """The file-like object FFmpeg reads `uri` through."""
     scheme = urlsplit(uri).scheme.lower()
     timeouts = (settings.http_connect_timeout_s, settings.http_timeout_s)
@@ -114,7 +114,7 @@ def decode_device(setting: str) -> str:
     return "cpu"
 
 
-def hwaccel(settings: FramegridSettings) -> HWAccel | None:
+def hwaccel(settings: DecodeSettings) -> HWAccel | None:
     if decode_device(settings.decode_device) == "cpu":
         return None
     # Software fallback covers streams NVDEC cannot take (e.g. 4:2:2, some profiles) instead of failing them.
