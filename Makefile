@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-framegrid bench-split bench-caption bench-export bench-pipeline bench-review bench-cli bench-quality bench-caption-scale chaos lint clean
+.PHONY: install run test bench bench-framegrid bench-split bench-caption bench-export bench-pipeline bench-review bench-cli bench-quality bench-caption-scale bench-store chaos lint clean
 
 install: $(STAMP)
 
@@ -56,6 +56,12 @@ bench-caption-scale: install
 # Gallery page time of `mira review` at 10, 10k and 1M records: must stay flat (keyset pages).
 bench-review: install
 	$(BIN)/python -m tests.bench.review
+
+# A PostgreSQL store grown by bulk load to 10M record versions (10K, 100K, 1M, 3M, 10M): per-record costs of
+# writes, pay-once and duplicate look-ups, export, recaption selections, status and review pages against 10K.
+# Needs Debian's postgresql package, ~45 GB of disk under /tmp and, on 2 cores, about an hour.
+bench-store: install
+	$(BIN)/python -m tests.bench.store
 
 # Start-up of `mira --help`, `mira status` and an embedded `mira caption one.mp4 --wait`, beside `python -c pass`.
 bench-cli: install

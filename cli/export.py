@@ -1,5 +1,6 @@
 """`mira export --format jsonl|csv|parquet [--version latest|all|N] [filters] -o FILE`: write caption
-records to a file, streaming, so a dataset of any size exports in constant memory. `--cuts` writes the
+records to a file, streaming in the order they were stored, so a dataset of any size exports in constant memory
+and at the same rate per row. `--cuts` writes the
 split stage's cut lists instead: one row per source with its shot boundaries (JSON Lines or CSV)."""
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             count = export_cuts(cuts.iter_all(store.engine), args.format, args.output)
             print(f"exported {count} cut lists to {args.output}")
             return 0
-        records = store.iter_records(args.version, args.prompt_version, args.model, args.status, args.quality)
+        records = store.iter_rows(args.version, prompt_version=args.prompt_version, model=args.model,
+                                  status=args.status, quality_is=args.quality)
         count = export(records, args.format, args.output)
     print(f"exported {plural(count, 'record')} to {args.output}")
     return 0

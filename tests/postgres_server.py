@@ -31,8 +31,10 @@ def _bin_dir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, options: str = "") -> None:
+        """`options`: more server settings (`-c name=value ...`), after and so over the defaults below."""
         self.bin = _bin_dir()
+        self.options = options
         self.root = Path(tempfile.mkdtemp(prefix="mira-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -62,7 +64,7 @@ class PostgresServer:
         # fsync off: a test database need not survive a power cut, and fsync is most of a commit's time.
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                   "-c shared_buffers=64MB")
+                   f"-c shared_buffers=64MB {self.options}")
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
                   "-w", "-t", "60", "start", timeout=90)
         deadline = time.monotonic() + 30

@@ -56,21 +56,23 @@ def hms(seconds: float) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
-def export_row(record: CaptionRecord) -> dict[str, Any]:
-    """One output row: the record's fields plus the MiraData columns derived from its range and fps."""
-    row = record.model_dump()
-    first, last = round(record.start_s * record.fps), round(record.end_s * record.fps)
+def export_row(record: CaptionRecord | dict[str, Any]) -> dict[str, Any]:
+    """One output row: the record's fields plus the MiraData columns derived from its range and fps. A dict
+    is a record's model_dump() (RecordStore.iter_rows) and becomes the row itself."""
+    row = record.model_dump() if isinstance(record, CaptionRecord) else record
+    start_s, end_s, fps = row["start_s"], row["end_s"], row["fps"]
+    first, last = round(start_s * fps), round(end_s * fps)
     row.update(
-        timestamp=[hms(record.start_s), hms(record.end_s)],
-        seconds=record.duration_s,
+        timestamp=[hms(start_s), hms(end_s)],
+        seconds=row["duration_s"],
         frame_number=last - first,
         framestamp=[first, last],
-        cost_usd=round(record.cost_usd, 6),  # micro-dollars; float sums print as 0.00044204999999999993
+        cost_usd=round(row["cost_usd"], 6),  # micro-dollars; float sums print as 0.00044204999999999993
     )
     return {name: row[name] for name in COLUMNS}
 
 
-def export(records: Iterable[CaptionRecord], fmt: Format, path: Path, group_rows: int = 8192) -> int:
+def export(records: Iterable[CaptionRecord] | Iterable[dict[str, Any]], fmt: Format, path: Path, group_rows: int = 8192) -> int:
     """Write `records` to `path` in `fmt`; returns the number of rows written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -89,6 +89,18 @@ def _create_split_cuts(conn: Connection) -> None:
     split_cuts.create(conn)
 
 
+SCALE_INDEXES = ("ix_caption_records_newest", "ix_caption_records_verdict")
+
+
+def _add_scale_indexes(conn: Connection) -> None:
+    """Built in the migration's transaction, so writers wait while it runs: a part of the 180 s that all eight
+    plain indexes of a 10M-version PostgreSQL store took to build on a busy 2-core machine (make bench-store,
+    docs/capacity.md); under a second for the stores of a workstation."""
+    for index in records.indexes:
+        if index.name in SCALE_INDEXES:
+            index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "caption records", _create_caption_records),
     Migration(2, "model answers", _create_model_answers),
@@ -97,6 +109,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "review gallery indexes: video and status", _create_review_indexes),
     Migration(6, "caption quality, repair, text hash and verdict columns", _add_quality),
     Migration(7, "split cut lists", _create_split_cuts),
+    Migration(8, "indexes for tens of millions of versions: newest version per clip (covering), verdict",
+              _add_scale_indexes),
 )
 
 

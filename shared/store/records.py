@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Self
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -20,11 +20,22 @@ from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.selectable import NamedFromClause as Alias
 
 from shared.messages import CaptionRecord, CaptionResult, Captions, CaptionStatus, Quality, Verdict
+from shared.redact import public_uri, redact
 from shared.store import answers, migrations, quality, versions
 from shared.store import engine as engines
 from shared.store.schema import RECORD_COLUMNS, records
 
 Version = Literal["latest", "all"] | int
+
+
+class ExportFilters(TypedDict, total=False):
+    """What an export can be narrowed to (`mira export`'s options)."""
+
+    prompt_version: str | None
+    model: str | None
+    status: CaptionStatus | None
+    quality_is: Quality | None
+
 Filter = Callable[[Alias], list[ColumnElement[bool]]]
 
 _STREAM_BATCH = 2000
@@ -160,30 +171,25 @@ class RecordStore:
         slices = (ids[i : i + _IDS_PER_QUERY] for i in range(0, len(ids), _IDS_PER_QUERY))
         return itertools.chain.from_iterable(self._stream(stmt.where(r.c.clip_id.in_(s))) for s in slices)
 
-    def iter_records(
-        self,
-        version: Version = "latest",
-        prompt_version: str | None = None,
-        model: str | None = None,
-        status: CaptionStatus | None = None,
-        quality_is: Quality | None = None,
-    ) -> Iterator[CaptionRecord]:
+    def iter_records(self, version: Version = "latest", **filters: Unpack[ExportFilters]) -> Iterator[CaptionRecord]:
         """Records for export, in (clip id, version) order. Filters apply first: with "latest", each clip's
         newest version among those that match (so a run pinned to a prompt version keeps its records)."""
+        return self._stream(_export_select(version, **filters))
 
-        def matching(t: Alias) -> list[ColumnElement[bool]]:
-            conds = [] if prompt_version is None else [t.c.prompt_version == prompt_version]
-            conds += [] if model is None else [t.c.model == model]
-            conds += quality.conditions(t, quality_is)
-            return conds + ([] if status is None else [t.c.status == status])
-
-        r = records.alias("r")
-        stmt = _select(r).where(*matching(r)).order_by(r.c.clip_id, r.c.version)
-        if version == "latest":
-            stmt = stmt.where(_is_newest(r, matching))
-        elif version != "all":
-            stmt = stmt.where(r.c.version == version)
-        return self._stream(stmt)
+    def iter_rows(self, version: Version = "latest", **filters: Unpack[ExportFilters]) -> Iterator[dict[str, Any]]:
+        """`iter_records` as plain dicts, what each record's model_dump() gives (its source and reason in
+        their public forms), without building a model per row (most of an export's CPU at millions of rows),
+        and in the order they were stored: a table scan that streams at any size, where (clip id, version)
+        order costs a sort of the whole table, or a random read per row, before tens of millions of rows
+        can go out (tests/bench/store.py)."""
+        stmt = _export_select(version, stored_order=True, **filters)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt):
+                out: dict[str, Any] = dict(zip(RECORD_COLUMNS, row, strict=True))
+                out["source_uri"] = public_uri(out["source_uri"])
+                if out["reason"] is not None:
+                    out["reason"] = redact(out["reason"])
+                yield out
 
     def totals(self) -> Totals:
         r = records.alias("r")
@@ -224,6 +230,25 @@ class RecordStore:
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=_STREAM_BATCH).execute(stmt):
                 yield _to_model(row)
+
+
+def _export_select(version: Version, prompt_version: str | None = None, model: str | None = None,
+                   status: CaptionStatus | None = None, quality_is: Quality | None = None,
+                   stored_order: bool = False) -> Select[tuple[object, ...]]:
+    def matching(t: Alias) -> list[ColumnElement[bool]]:
+        conds = [] if prompt_version is None else [t.c.prompt_version == prompt_version]
+        conds += [] if model is None else [t.c.model == model]
+        conds += quality.conditions(t, quality_is)
+        return conds + ([] if status is None else [t.c.status == status])
+
+    r = records.alias("r")
+    order = (r.c.id,) if stored_order else (r.c.clip_id, r.c.version)
+    stmt = _select(r).where(*matching(r)).order_by(*order)
+    if version == "latest":
+        stmt = stmt.where(_is_newest(r, matching))
+    elif version != "all":
+        stmt = stmt.where(r.c.version == version)
+    return stmt
 
 
 def _select(table: sa.Table | Alias) -> Select[tuple[object, ...]]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from shared.messages import CaptionResult, Captions, CaptionStatus, ClipSpan, GridInfo, Hint, Usage, VideoInfo
 from shared.store import RecordStore
-from shared.store.schema import RECORD_COLUMNS, records
+from shared.store.migrations import MIGRATIONS
+from shared.store.schema import RECORD_COLUMNS, records, schema_migrations
 
 
 def captions(words: int = 5, tag: str = "") -> Captions:
@@ -84,3 +88,12 @@ def seed(store: RecordStore, clips: int, marked_every: int = 100, base: int = 10
     rows = sa.select(*columns).select_from(src.join(n, sa.true())).where(src.c.id <= base).limit(clips - base)
     with store.engine.begin() as conn:
         conn.execute(sa.insert(records).from_select(list(RECORD_COLUMNS), rows))
+
+
+def migrate_to(conn: Connection, last: int) -> None:
+    """Apply migrations 1..`last` as an older Mira did, for tests of what a newer one makes of its store."""
+    schema_migrations.create(conn)
+    for migration in MIGRATIONS[:last]:
+        migration.apply(conn)
+        conn.execute(sa.insert(schema_migrations).values(version=migration.number, name=migration.name,
+                                                         applied_at=datetime.now(UTC)))

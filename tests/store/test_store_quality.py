@@ -16,10 +16,8 @@ from shared.qa.settings import QualitySettings
 from shared.store import RecordStore, quality
 from shared.store import engine as engines
 from shared.store.first_release import records as old_records
-from shared.store.migrations import MIGRATIONS
-from shared.store.schema import schema_migrations
 from shared.store.versions import record_all
-from tests.store.factories import result
+from tests.store.factories import migrate_to, result
 
 
 def _good(i: int, dense: str | None = None) -> Captions:
@@ -31,11 +29,7 @@ def _store_before_quality(url: str) -> None:
     """A database as the Mira before this one left it: migrations 1-5, one record written then."""
     engine = engines.create(url)
     with engines.write_transaction(engine, lock_key="schema_migrations") as conn:
-        schema_migrations.create(conn)
-        for migration in MIGRATIONS[:5]:
-            migration.apply(conn)
-            conn.execute(sa.insert(schema_migrations).values(version=migration.number, name=migration.name,
-                                                             applied_at=datetime.now(UTC)))
+        migrate_to(conn, 5)
         conn.execute(sa.insert(old_records).values(
             clip_id="old", video_id="v", source_uri="file:///old.mp4", start_s=0, end_s=5, fps=25, width=640,
             height=360, duration_s=5, short_caption=None, **_good(1).model_dump(exclude={"short_caption"}),
