@@ -31,6 +31,9 @@ DEFAULT_BOUNDS: Mapping[str, tuple[int, int]] = MappingProxyType({
 FIELD_ORDER = ("short_caption", "dense_caption", "main_object_caption", "background_caption", "camera_caption",
                "style_caption")
 _TOKEN = re.compile(r"[A-Za-z0-9\u00C0-\u024F]+(?:'[a-z]+)?|[^\sA-Za-z0-9-]")  # hyphens split words
+# The tokens that are words, found in C rather than filtered in Python (a third of the rules' time): the same
+# first branch, and a lone letter or digit of another script ([^\W_] is str.isalnum for one character).
+_WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F]+(?:'[a-z]+)?|[^\W_]")
 _QUOTED = re.compile(r'"[^"]*"|\u201c[^\u201d]*\u201d')
 _TERMINAL = ".!?"
 _CLOSERS = "\"')]\u201d\u2019"
@@ -57,8 +60,8 @@ class Part:
 
     @classmethod
     def of(cls, name: str, text: str) -> Part:
-        tokens = _TOKEN.findall(text.lower())
-        return cls(name, text, tokens, [t for t in tokens if t[0].isalnum()])
+        lower = text.lower()
+        return cls(name, text, _TOKEN.findall(lower), _WORD.findall(lower))
 
     @functools.cached_property
     def spans(self) -> list[tuple[int, int]]:
@@ -276,10 +279,9 @@ def repetition(answer: Answer, ctx: Context) -> list[Hit]:
         grams = list(zip(w, w[1:], w[2:], strict=False))
         if len(grams) < 10:
             continue
-        counts = Counter(grams)
-        share = 1 - len(counts) / len(grams)
-        if share > ctx.repeat_share:
-            gram, n = counts.most_common(1)[0]
+        share = 1 - len(set(grams)) / len(grams)
+        if share > ctx.repeat_share:  # counted only then: most parts repeat little
+            gram, n = Counter(grams).most_common(1)[0]
             detail = f"repeats itself ({share:.0%} of 3-word sequences; {n} times): {quoted(' '.join(gram))}"
             hits.append((p.field, detail))
     return hits
