@@ -21,9 +21,10 @@ run: install
 	$(BIN)/python -m tests.media.samples samples
 	$(BIN)/python -m cli.firstrun samples out/captions.jsonl
 
-# -rs: every skipped test says why (a missing browser, a missing PostgreSQL).
+# -rs: every skipped test says why (a missing browser, a missing PostgreSQL); --durations: the slowest
+# tests, to keep the suite within its 15 minutes on 2 cores.
 test: install
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs --durations=15
 
 bench: bench-framegrid bench-caption bench-export bench-review bench-quality bench-pipeline
 
