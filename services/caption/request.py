@@ -61,12 +61,14 @@ def with_grid(msgs: list[dict[str, Any]], jpeg: bytes) -> tuple[list[dict[str, A
     images: list[dict[str, Any]] = []
 
     def filled(part: Any) -> Any:
-        if isinstance(part, dict) and part.get("type") == "image_url" and part["image_url"].get("url") == GRID_PLACEHOLDER:
-            images.append({**part["image_url"], "url": url})
+        image = part.get("image_url") if isinstance(part, dict) and part.get("type") == "image_url" else None
+        if image is not None and image.get("url") == GRID_PLACEHOLDER:
+            images.append({**image, "url": url})
             return {**part, "image_url": images[-1]}
         return part
 
-    out = [{**m, "content": [filled(p) for p in m["content"]]} if isinstance(m["content"], list) else m for m in msgs]
+    out = [{**m, "content": [filled(p) for p in m["content"]]} if isinstance(m["content"], list) else m
+           for m in msgs]
     return out, images
 
 

@@ -1,9 +1,9 @@
 """Moments when a Kafka cluster moves things around, which its clients ride out by themselves: a group
 coordinator that is not there (a new cluster creating __consumer_offsets on first use, a coordinator moving
 with its broker's restart), partition leaders changing (a new topic electing its first leaders, a broker
-going away or coming back), one broker of several not answering, and too few in-sync replicas for a while. aiokafka logs each retry at WARNING or ERROR; the runtime replaces them with one
-line when an episode starts and one when it ends, so a rolling restart of the brokers reads as two lines per
-service, not hundreds.
+going away or coming back), one broker of several not answering, and too few in-sync replicas for a while.
+aiokafka logs each retry at WARNING or ERROR; the runtime replaces them with one line when an episode starts
+and one when it ends, so a rolling restart of the brokers reads as two lines per service, not hundreds.
 """
 
 from __future__ import annotations

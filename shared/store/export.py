@@ -72,7 +72,8 @@ def export_row(record: CaptionRecord | dict[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in COLUMNS}
 
 
-def export(records: Iterable[CaptionRecord] | Iterable[dict[str, Any]], fmt: Format, path: Path, group_rows: int = 8192) -> int:
+def export(records: Iterable[CaptionRecord] | Iterable[dict[str, Any]], fmt: Format, path: Path,
+           group_rows: int = 8192) -> int:
     """Write `records` to `path` in `fmt`; returns the number of rows written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
